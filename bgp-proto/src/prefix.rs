@@ -1,0 +1,396 @@
+//! IP prefixes and NLRI (RFC 4271 §4.3, RFC 4760 §5, RFC 7911 §3).
+//!
+//! NLRI are validated once ([`check_nlri`]) and then iterated without
+//! allocation ([`NlriIter`]): the hot path of a full-table ingest touches
+//! each prefix once and never copies it to the heap.
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::str::FromStr;
+
+use bytes::BufMut;
+
+/// An IPv4 or IPv6 prefix: address bits (host bits always zero) and length.
+///
+/// Ordered IPv4 before IPv6, then by address, then by length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Prefix {
+    /// IPv4 address bits and length (0..=32).
+    V4(u32, u8),
+    /// IPv6 address bits and length (0..=128).
+    V6(u128, u8),
+}
+
+/// Why a prefix could not be built or parsed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PrefixError {
+    /// Length beyond 32 (IPv4) or 128 (IPv6).
+    #[error("prefix length {0} is too long for the address family")]
+    Length(u8),
+    /// Not of the form `address/length`.
+    #[error("expected ADDRESS/LENGTH, e.g. 10.0.0.0/8 or 2001:db8::/32")]
+    Syntax,
+    /// Bits set beyond the prefix length.
+    #[error("host bits are set beyond the prefix length (did you mean {0}?)")]
+    HostBits(Prefix),
+}
+
+const fn mask4(len: u8) -> u32 {
+    if len == 0 { 0 } else { u32::MAX << (32 - len) }
+}
+
+const fn mask6(len: u8) -> u128 {
+    if len == 0 {
+        0
+    } else {
+        u128::MAX << (128 - len)
+    }
+}
+
+impl Prefix {
+    /// An IPv4 prefix; host bits are cleared.
+    pub fn v4(addr: Ipv4Addr, len: u8) -> Result<Self, PrefixError> {
+        if len > 32 {
+            return Err(PrefixError::Length(len));
+        }
+        Ok(Self::V4(u32::from(addr) & mask4(len), len))
+    }
+
+    /// An IPv6 prefix; host bits are cleared.
+    pub fn v6(addr: Ipv6Addr, len: u8) -> Result<Self, PrefixError> {
+        if len > 128 {
+            return Err(PrefixError::Length(len));
+        }
+        Ok(Self::V6(u128::from(addr) & mask6(len), len))
+    }
+
+    /// A prefix of either family; host bits are cleared.
+    pub fn new(addr: IpAddr, len: u8) -> Result<Self, PrefixError> {
+        match addr {
+            IpAddr::V4(a) => Self::v4(a, len),
+            IpAddr::V6(a) => Self::v6(a, len),
+        }
+    }
+
+    /// The network address.
+    pub fn addr(&self) -> IpAddr {
+        match *self {
+            Self::V4(a, _) => IpAddr::V4(Ipv4Addr::from(a)),
+            Self::V6(a, _) => IpAddr::V6(Ipv6Addr::from(a)),
+        }
+    }
+
+    /// The prefix length.
+    pub fn len(&self) -> u8 {
+        match *self {
+            Self::V4(_, l) | Self::V6(_, l) => l,
+        }
+    }
+
+    /// True for a default route (length 0).
+    pub fn is_default(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// True for an IPv4 prefix.
+    pub fn is_ipv4(&self) -> bool {
+        matches!(self, Self::V4(..))
+    }
+
+    /// True when `addr` lies inside the prefix.
+    pub fn contains_addr(&self, addr: IpAddr) -> bool {
+        match (*self, addr) {
+            (Self::V4(p, l), IpAddr::V4(a)) => u32::from(a) & mask4(l) == p,
+            (Self::V6(p, l), IpAddr::V6(a)) => u128::from(a) & mask6(l) == p,
+            _ => false,
+        }
+    }
+
+    /// True when `other` is equal to or more specific than `self`.
+    pub fn covers(&self, other: &Prefix) -> bool {
+        match (*self, *other) {
+            (Self::V4(p, l), Self::V4(q, m)) => l <= m && q & mask4(l) == p,
+            (Self::V6(p, l), Self::V6(q, m)) => l <= m && q & mask6(l) == p,
+            _ => false,
+        }
+    }
+
+    /// Bytes of address on the wire: ceil(len / 8).
+    pub fn wire_bytes(&self) -> usize {
+        usize::from(self.len()).div_ceil(8)
+    }
+
+    /// Writes the prefix as NLRI: length byte, then the significant bytes.
+    pub fn encode(&self, out: &mut impl BufMut) {
+        let n = self.wire_bytes();
+        out.put_u8(self.len());
+        match *self {
+            Self::V4(a, _) => out.put_slice(&a.to_be_bytes()[..n]),
+            Self::V6(a, _) => out.put_slice(&a.to_be_bytes()[..n]),
+        }
+    }
+}
+
+impl fmt::Display for Prefix {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr(), self.len())
+    }
+}
+
+impl FromStr for Prefix {
+    type Err = PrefixError;
+
+    /// Parses `10.0.0.0/8` or `2001:db8::/32`; a bare address is a host
+    /// route. Host bits beyond the length are an error, since they usually
+    /// mean a typo in a config.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (addr, len) = match s.split_once('/') {
+            Some((a, l)) => (a, Some(l)),
+            None => (s, None),
+        };
+        let addr: IpAddr = addr.trim().parse().map_err(|_| PrefixError::Syntax)?;
+        let len = match len {
+            Some(l) => l.trim().parse::<u8>().map_err(|_| PrefixError::Syntax)?,
+            None if addr.is_ipv4() => 32,
+            None => 128,
+        };
+        let p = Self::new(addr, len)?;
+        if p.addr() != addr {
+            return Err(PrefixError::HostBits(p));
+        }
+        Ok(p)
+    }
+}
+
+/// One NLRI entry: a prefix and, with ADD-PATH, its path identifier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Nlri {
+    /// The RFC 7911 path identifier, when the family negotiated ADD-PATH.
+    pub path_id: Option<u32>,
+    /// The prefix.
+    pub prefix: Prefix,
+}
+
+impl Nlri {
+    /// An NLRI entry without path identifier.
+    pub const fn new(prefix: Prefix) -> Self {
+        Self {
+            path_id: None,
+            prefix,
+        }
+    }
+
+    /// Bytes on the wire.
+    pub fn wire_len(&self) -> usize {
+        1 + self.prefix.wire_bytes() + if self.path_id.is_some() { 4 } else { 0 }
+    }
+
+    /// Writes the entry (path identifier first when present).
+    pub fn encode(&self, out: &mut impl BufMut) {
+        if let Some(id) = self.path_id {
+            out.put_u32(id);
+        }
+        self.prefix.encode(out);
+    }
+}
+
+impl From<Prefix> for Nlri {
+    fn from(prefix: Prefix) -> Self {
+        Self::new(prefix)
+    }
+}
+
+impl fmt::Display for Nlri {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.path_id {
+            Some(id) => write!(f, "{} (path {id})", self.prefix),
+            None => self.prefix.fmt(f),
+        }
+    }
+}
+
+/// Where and why an NLRI field failed to parse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct NlriFault {
+    /// Offset of the bad entry within the field.
+    pub(crate) at: usize,
+    pub(crate) reason: &'static str,
+}
+
+/// Checks that `buf` is a sequence of well-formed NLRI entries and returns
+/// how many there are (RFC 7606 §5.3: the length byte must not exceed the
+/// family's maximum and the last entry must not overrun the field).
+pub(crate) fn check_nlri(buf: &[u8], ipv6: bool, add_path: bool) -> Result<usize, NlriFault> {
+    let max = if ipv6 { 128 } else { 32 };
+    let id = if add_path { 4 } else { 0 };
+    let mut pos = 0;
+    let mut count = 0;
+    while pos < buf.len() {
+        let Some(&len) = buf.get(pos + id) else {
+            return Err(NlriFault {
+                at: pos,
+                reason: "NLRI entry truncated before its length",
+            });
+        };
+        if len > max {
+            return Err(NlriFault {
+                at: pos,
+                reason: "prefix length exceeds the address family's",
+            });
+        }
+        let next = pos + id + 1 + usize::from(len).div_ceil(8);
+        if next > buf.len() {
+            return Err(NlriFault {
+                at: pos,
+                reason: "prefix overruns the NLRI field",
+            });
+        }
+        pos = next;
+        count += 1;
+    }
+    Ok(count)
+}
+
+/// Iterator over NLRI entries of one family.
+///
+/// Built by the UPDATE view over fields [`check_nlri`] accepted; on any
+/// other input it stops at the first malformed entry rather than panicking.
+#[derive(Debug, Clone)]
+pub struct NlriIter<'a> {
+    buf: &'a [u8],
+    ipv6: bool,
+    add_path: bool,
+}
+
+impl<'a> NlriIter<'a> {
+    pub(crate) fn new(buf: &'a [u8], ipv6: bool, add_path: bool) -> Self {
+        Self {
+            buf,
+            ipv6,
+            add_path,
+        }
+    }
+
+    /// An iterator that yields nothing.
+    pub fn empty() -> Self {
+        Self::new(&[], false, false)
+    }
+
+    /// The raw field still to be iterated.
+    pub fn as_slice(&self) -> &'a [u8] {
+        self.buf
+    }
+
+    #[inline]
+    fn read(&mut self) -> Option<Nlri> {
+        let mut buf = self.buf;
+        let path_id = if self.add_path {
+            let (id, rest) = buf.split_first_chunk::<4>()?;
+            buf = rest;
+            Some(u32::from_be_bytes(*id))
+        } else {
+            None
+        };
+        let (&len, rest) = buf.split_first()?;
+        let n = usize::from(len).div_ceil(8);
+        let bytes = rest.get(..n)?;
+        let prefix = if self.ipv6 {
+            if len > 128 {
+                return None;
+            }
+            let mut a = [0u8; 16];
+            a[..n].copy_from_slice(bytes);
+            Prefix::V6(u128::from_be_bytes(a) & mask6(len), len)
+        } else {
+            if len > 32 {
+                return None;
+            }
+            let mut a = [0u8; 4];
+            a[..n].copy_from_slice(bytes);
+            Prefix::V4(u32::from_be_bytes(a) & mask4(len), len)
+        };
+        self.buf = &rest[n..];
+        Some(Nlri { path_id, prefix })
+    }
+}
+
+impl Iterator for NlriIter<'_> {
+    type Item = Nlri;
+
+    #[inline]
+    fn next(&mut self) -> Option<Nlri> {
+        if self.buf.is_empty() {
+            return None;
+        }
+        let r = self.read();
+        if r.is_none() {
+            self.buf = &[];
+        }
+        r
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_prints() {
+        let p: Prefix = "10.1.0.0/16".parse().unwrap();
+        assert_eq!(p, Prefix::V4(0x0a01_0000, 16));
+        assert_eq!(p.to_string(), "10.1.0.0/16");
+        let p: Prefix = "2001:db8::/32".parse().unwrap();
+        assert_eq!(p.to_string(), "2001:db8::/32");
+        assert_eq!("9.9.9.9".parse::<Prefix>().unwrap().len(), 32);
+        assert!(matches!(
+            "10.1.2.3/16".parse::<Prefix>(),
+            Err(PrefixError::HostBits(_))
+        ));
+        assert_eq!(
+            "10.0.0.0/33".parse::<Prefix>(),
+            Err(PrefixError::Length(33))
+        );
+        assert_eq!("nonsense".parse::<Prefix>(), Err(PrefixError::Syntax));
+    }
+
+    #[test]
+    fn containment() {
+        let rs: Prefix = "10.1.1.0/24".parse().unwrap();
+        let vnet: Prefix = "10.1.0.0/16".parse().unwrap();
+        assert!(vnet.covers(&rs));
+        assert!(!rs.covers(&vnet));
+        assert!(vnet.contains_addr("10.1.1.4".parse().unwrap()));
+        assert!(Prefix::V4(0, 0).covers(&rs));
+        assert!(!Prefix::V6(0, 0).covers(&rs));
+    }
+
+    #[test]
+    fn nlri_round_trip_and_checks() {
+        let mut buf = Vec::new();
+        let entries = [
+            Nlri::new("0.0.0.0/0".parse().unwrap()),
+            Nlri::new("10.0.0.0/8".parse().unwrap()),
+            Nlri::new("192.0.2.128/25".parse().unwrap()),
+            Nlri::new("9.9.9.9/32".parse().unwrap()),
+        ];
+        for e in &entries {
+            e.encode(&mut buf);
+        }
+        assert_eq!(check_nlri(&buf, false, false), Ok(4));
+        let back: Vec<_> = NlriIter::new(&buf, false, false).collect();
+        assert_eq!(back, entries);
+        // Truncated last entry.
+        assert!(check_nlri(&buf[..buf.len() - 1], false, false).is_err());
+        // Length 33 for IPv4.
+        assert!(check_nlri(&[33, 1, 2, 3, 4, 5], false, false).is_err());
+        assert!(check_nlri(&[33, 1, 2, 3, 4, 5], true, false).is_ok());
+        // Path identifier truncated.
+        assert!(check_nlri(&[0, 0, 1], false, true).is_err());
+    }
+
+    #[test]
+    fn host_bits_on_the_wire_are_cleared() {
+        let v: Vec<_> = NlriIter::new(&[23, 10, 0, 3], false, false).collect();
+        assert_eq!(v[0].prefix.to_string(), "10.0.2.0/23");
+    }
+}
