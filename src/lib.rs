@@ -1,0 +1,5 @@
+//! nvabgp: an embedded BGP-4 speaker for network virtual appliances in
+//! Azure. The binary (`src/main.rs`) is a thin wrapper around this library.
+
+pub mod config;
+pub mod peer;
