@@ -1,0 +1,585 @@
+//! The routing information bases.
+//!
+//! One table per address family maps each prefix to every path accepted for
+//! it (the Adj-RIBs-In of all peers, after import policy), kept ordered
+//! best-first by the decision process ([`decision`]): the first path is the
+//! Loc-RIB route and the leading `multipath` paths are its ECMP set. Path
+//! attributes are interned ([`attrs::AttrStore`]), so a path costs a
+//! pointer, a path identifier and a peer index, and a prefix with one path
+//! costs no allocation of its own.
+
+pub mod attrs;
+pub mod decision;
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use bgp_proto::iana::CeaseSubcode;
+use bgp_proto::{Afi, ErrorCode, Nlri, Notification, Prefix, Update};
+
+use crate::config::{ImportPolicy, MaxPrefixAction, Verdict};
+use attrs::{AttrStore, PathAttrs, Session};
+use decision::{Candidate, PeerInfo};
+
+/// Index of a peer in the RIB's peer table.
+pub type PeerId = u16;
+
+/// One path of a prefix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Path {
+    /// The route's attributes (shared).
+    pub attrs: Arc<PathAttrs>,
+    /// ADD-PATH path identifier (0 without ADD-PATH).
+    pub path_id: u32,
+    /// The peer it came from.
+    pub peer: PeerId,
+}
+
+/// The paths of one prefix, best first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Dest {
+    /// One path (the common case: no allocation).
+    One(Path),
+    /// Several paths, best first.
+    Many(Box<Vec<Path>>),
+}
+
+impl Dest {
+    /// The paths, best first.
+    pub fn paths(&self) -> &[Path] {
+        match self {
+            Self::One(p) => std::slice::from_ref(p),
+            Self::Many(v) => v,
+        }
+    }
+
+    /// The best path.
+    pub fn best(&self) -> &Path {
+        &self.paths()[0]
+    }
+
+    fn into_vec(self) -> Vec<Path> {
+        match self {
+            Self::One(p) => vec![p],
+            Self::Many(v) => *v,
+        }
+    }
+
+    fn from_vec(mut v: Vec<Path>) -> Option<Self> {
+        match v.len() {
+            0 => None,
+            1 => v.pop().map(Self::One),
+            _ => Some(Self::Many(Box::new(v))),
+        }
+    }
+}
+
+/// An entry of a family table: the paths and the size of the ECMP set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// The paths, best first.
+    pub dest: Dest,
+    /// How many leading paths form the multipath set (at least 1).
+    pub multipath: u8,
+}
+
+/// Per-peer state the RIB keeps.
+#[derive(Debug, Clone)]
+struct PeerState {
+    info: PeerInfo,
+    import: ImportPolicy,
+    accepted: u32,
+    warned_max: bool,
+}
+
+/// What applying an UPDATE did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct UpdateOutcome {
+    /// Paths added or replaced.
+    pub announced: usize,
+    /// Paths removed (withdrawn, treat-as-withdraw, policy).
+    pub withdrawn: usize,
+    /// Prefixes rejected by import policy or loop detection.
+    pub rejected: usize,
+    /// The session must be closed with this NOTIFICATION (maximum prefix
+    /// limit with the tear-down action).
+    pub teardown: Option<Notification>,
+    /// The maximum prefix limit was crossed for the first time (warn).
+    pub max_prefix_warning: bool,
+}
+
+/// Which table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+enum Key {
+    V4(u64),
+    V6(u128, u8),
+}
+
+fn key(p: &Prefix) -> Key {
+    match *p {
+        Prefix::V4(a, l) => Key::V4((u64::from(a) << 8) | u64::from(l)),
+        Prefix::V6(a, l) => Key::V6(a, l),
+    }
+}
+
+fn prefix_of_v4(k: u64) -> Prefix {
+    Prefix::V4((k >> 8) as u32, (k & 0xff) as u8)
+}
+
+/// The RIB.
+#[derive(Debug)]
+pub struct Rib {
+    local_asn: u32,
+    peers: Vec<Option<PeerState>>,
+    v4: BTreeMap<u64, Entry>,
+    v6: BTreeMap<(u128, u8), Entry>,
+    attrs: AttrStore,
+    /// Prefixes whose best path or multipath set changed, when tracked.
+    changes: Option<Vec<Prefix>>,
+}
+
+impl Rib {
+    /// An empty RIB for a speaker in AS `local_asn`.
+    pub fn new(local_asn: u32) -> Self {
+        Self {
+            local_asn,
+            peers: Vec::new(),
+            v4: BTreeMap::new(),
+            v6: BTreeMap::new(),
+            attrs: AttrStore::default(),
+            changes: None,
+        }
+    }
+
+    /// Starts (or stops) recording which prefixes changed their best path,
+    /// for the kernel and for export.
+    pub fn track_changes(&mut self, on: bool) {
+        self.changes = on.then(Vec::new);
+    }
+
+    /// Takes the prefixes changed since the last call.
+    pub fn take_changes(&mut self) -> Vec<Prefix> {
+        self.changes
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+
+    /// Registers a peer whose session came up.
+    pub fn add_peer(&mut self, id: PeerId, info: PeerInfo, import: ImportPolicy) {
+        let i = usize::from(id);
+        if self.peers.len() <= i {
+            self.peers.resize(i + 1, None);
+        }
+        self.peers[i] = Some(PeerState {
+            info,
+            import,
+            accepted: 0,
+            warned_max: false,
+        });
+    }
+
+    /// The decision-process facts of a peer.
+    pub fn peer_info(&self, id: PeerId) -> Option<&PeerInfo> {
+        self.peers.get(usize::from(id))?.as_ref().map(|p| &p.info)
+    }
+
+    /// Number of paths accepted from a peer.
+    pub fn accepted(&self, id: PeerId) -> u32 {
+        self.peers
+            .get(usize::from(id))
+            .and_then(|p| p.as_ref())
+            .map_or(0, |p| p.accepted)
+    }
+
+    /// Removes every path of a peer (session down). Returns how many.
+    pub fn remove_peer(&mut self, id: PeerId) -> usize {
+        let v4: Vec<u64> = self
+            .v4
+            .iter()
+            .filter(|(_, e)| e.dest.paths().iter().any(|p| p.peer == id))
+            .map(|(k, _)| *k)
+            .collect();
+        let v6: Vec<(u128, u8)> = self
+            .v6
+            .iter()
+            .filter(|(_, e)| e.dest.paths().iter().any(|p| p.peer == id))
+            .map(|(k, _)| *k)
+            .collect();
+        let mut n = 0;
+        for k in v4 {
+            n += usize::from(self.remove_path(Key::V4(k), id, None));
+        }
+        for (a, l) in v6 {
+            n += usize::from(self.remove_path(Key::V6(a, l), id, None));
+        }
+        if let Some(slot) = self.peers.get_mut(usize::from(id)) {
+            *slot = None;
+        }
+        n
+    }
+
+    /// Number of prefixes in the Loc-RIB.
+    pub fn len(&self) -> usize {
+        self.v4.len() + self.v6.len()
+    }
+
+    /// True when the Loc-RIB is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Number of distinct attribute sets stored.
+    pub fn attribute_sets(&self) -> usize {
+        self.attrs.len()
+    }
+
+    /// The entry of a prefix.
+    pub fn get(&self, p: &Prefix) -> Option<&Entry> {
+        match key(p) {
+            Key::V4(k) => self.v4.get(&k),
+            Key::V6(a, l) => self.v6.get(&(a, l)),
+        }
+    }
+
+    /// Every prefix with its entry, IPv4 first, in address order.
+    pub fn iter(&self) -> impl Iterator<Item = (Prefix, &Entry)> {
+        self.v4
+            .iter()
+            .map(|(k, e)| (prefix_of_v4(*k), e))
+            .chain(self.v6.iter().map(|((a, l), e)| (Prefix::V6(*a, *l), e)))
+    }
+
+    /// Applies one UPDATE received from peer `id`.
+    pub fn apply_update(&mut self, id: PeerId, u: &Update<'_>) -> UpdateOutcome {
+        let mut out = UpdateOutcome::default();
+        let Some(peer) = self.peers.get(usize::from(id)).and_then(|p| p.clone()) else {
+            return out;
+        };
+        for n in u.withdrawn() {
+            out.withdrawn +=
+                usize::from(self.remove_path(key(&n.prefix), id, Some(n.path_id.unwrap_or(0))));
+        }
+        // RFC 7606 §2: treat-as-withdraw, and RFC 4271 §9.1.2 loop
+        // detection, withdraw whatever the UPDATE announces.
+        let looped = u
+            .as_path_view()
+            .is_some_and(|p| p.asns().any(|a| a == self.local_asn));
+        if u.is_treat_as_withdraw() || looped {
+            for n in u.announced() {
+                out.withdrawn +=
+                    usize::from(self.remove_path(key(&n.prefix), id, Some(n.path_id.unwrap_or(0))));
+                out.rejected += usize::from(looped);
+            }
+            return out;
+        }
+        let session = peer.info.session;
+        if let Some(mp) = u.mp_reach() {
+            let nh = mp.next_hop();
+            let (addr, ll) = match nh {
+                bgp_proto::NextHop::V4(a) => (Some(IpAddr::V4(a)), None),
+                bgp_proto::NextHop::V6 { global, link_local } => {
+                    (Some(IpAddr::V6(global)), link_local)
+                }
+                bgp_proto::NextHop::Other(_) => (None, None),
+            };
+            if let Some(addr) = addr
+                && let Some(a) = PathAttrs::from_update(u, addr, ll, session)
+            {
+                let a = self.attrs.intern(a);
+                self.insert_all(id, &peer, mp.nlri(), &a, &mut out);
+                self.attrs.release(a);
+            }
+        }
+        let mut nlri = u.nlri().peekable();
+        if nlri.peek().is_some()
+            && let Some(nh) = u.next_hop()
+            && let Some(a) = PathAttrs::from_update(u, IpAddr::V4(nh), None, session)
+        {
+            let a = self.attrs.intern(a);
+            self.insert_all(id, &peer, nlri, &a, &mut out);
+            self.attrs.release(a);
+        }
+        out
+    }
+
+    fn insert_all(
+        &mut self,
+        id: PeerId,
+        peer: &PeerState,
+        nlri: impl Iterator<Item = Nlri>,
+        attrs: &Arc<PathAttrs>,
+        out: &mut UpdateOutcome,
+    ) {
+        let max = peer.import.max_prefixes;
+        for n in nlri {
+            let k = key(&n.prefix);
+            let path_id = n.path_id.unwrap_or(0);
+            if peer.import.verdict(&n.prefix) == Verdict::Reject {
+                out.rejected += 1;
+                out.withdrawn += usize::from(self.remove_path(k, id, Some(path_id)));
+                continue;
+            }
+            let replaced = self.insert_path(
+                k,
+                Path {
+                    attrs: attrs.clone(),
+                    path_id,
+                    peer: id,
+                },
+                max.filter(|_| peer.import.max_prefixes_action == MaxPrefixAction::DropExcess),
+            );
+            match replaced {
+                Insert::Added | Insert::Replaced => out.announced += 1,
+                Insert::Dropped => {
+                    out.rejected += 1;
+                    continue;
+                }
+            }
+            if let (Some(max), Some(st)) = (max, self.peer_mut(id))
+                && st.accepted > max
+            {
+                match st.import.max_prefixes_action {
+                    MaxPrefixAction::TearDown => {
+                        if out.teardown.is_none() {
+                            let afi = if n.prefix.is_ipv4() {
+                                Afi::Ipv4
+                            } else {
+                                Afi::Ipv6
+                            };
+                            // RFC 4486 §4: AFI, SAFI and the limit.
+                            let mut data = Vec::with_capacity(7);
+                            data.extend_from_slice(&u16::from(afi).to_be_bytes());
+                            data.push(1);
+                            data.extend_from_slice(&max.to_be_bytes());
+                            out.teardown = Some(Notification::new(
+                                ErrorCode::Cease(CeaseSubcode::MaximumNumberOfPrefixesReached),
+                                data,
+                            ));
+                        }
+                    }
+                    MaxPrefixAction::Warn if !st.warned_max => {
+                        st.warned_max = true;
+                        out.max_prefix_warning = true;
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    fn peer_mut(&mut self, id: PeerId) -> Option<&mut PeerState> {
+        self.peers.get_mut(usize::from(id)).and_then(|p| p.as_mut())
+    }
+
+    fn entry_mut(&mut self, k: Key) -> Option<&mut Entry> {
+        match k {
+            Key::V4(k) => self.v4.get_mut(&k),
+            Key::V6(a, l) => self.v6.get_mut(&(a, l)),
+        }
+    }
+
+    fn prefix_of(k: Key) -> Prefix {
+        match k {
+            Key::V4(k) => prefix_of_v4(k),
+            Key::V6(a, l) => Prefix::V6(a, l),
+        }
+    }
+
+    /// Inserts or replaces the path of `(peer, path_id)`. With `limit`,
+    /// a new prefix beyond it is dropped.
+    fn insert_path(&mut self, k: Key, path: Path, limit: Option<u32>) -> Insert {
+        let peer = path.peer;
+        let existing = self.entry_mut(k).map(|e| {
+            e.dest
+                .paths()
+                .iter()
+                .any(|p| p.peer == path.peer && p.path_id == path.path_id)
+        });
+        if existing != Some(true)
+            && let Some(limit) = limit
+            && self.accepted(peer) >= limit
+        {
+            return Insert::Dropped;
+        }
+        let result = match self.entry_mut(k) {
+            None => {
+                let e = Entry {
+                    dest: Dest::One(path),
+                    multipath: 1,
+                };
+                match k {
+                    Key::V4(k) => {
+                        self.v4.insert(k, e);
+                    }
+                    Key::V6(a, l) => {
+                        self.v6.insert((a, l), e);
+                    }
+                }
+                self.note_change(k);
+                Insert::Added
+            }
+            Some(e) => {
+                // Fast path: the only path is replaced by the same peer.
+                if let Dest::One(p) = &mut e.dest
+                    && p.peer == path.peer
+                    && p.path_id == path.path_id
+                {
+                    let old = std::mem::replace(p, path);
+                    if !Arc::ptr_eq(&old.attrs, &p.attrs) {
+                        self.note_change(k);
+                    }
+                    self.attrs.release(old.attrs);
+                    return Insert::Replaced;
+                }
+                let before = e.dest.paths()[..usize::from(e.multipath)].to_vec();
+                let mut v = std::mem::replace(&mut e.dest, Dest::One(path.clone())).into_vec();
+                let mut old = None;
+                let replaced = if let Some(slot) = v
+                    .iter_mut()
+                    .find(|p| p.peer == path.peer && p.path_id == path.path_id)
+                {
+                    old = Some(std::mem::replace(slot, path));
+                    Insert::Replaced
+                } else {
+                    v.push(path);
+                    Insert::Added
+                };
+                self.store_ranked(k, v, before);
+                if let Some(old) = old {
+                    self.attrs.release(old.attrs);
+                }
+                replaced
+            }
+        };
+        if result == Insert::Added
+            && let Some(st) = self.peer_mut(peer)
+        {
+            st.accepted += 1;
+        }
+        result
+    }
+
+    /// Removes the path of `peer` (with `path_id`, or every path of the peer
+    /// when `None`). True when one was removed.
+    fn remove_path(&mut self, k: Key, peer: PeerId, path_id: Option<u32>) -> bool {
+        let Some(e) = self.entry_mut(k) else {
+            return false;
+        };
+        let matches = |p: &Path| p.peer == peer && path_id.is_none_or(|id| p.path_id == id);
+        if !e.dest.paths().iter().any(matches) {
+            return false;
+        }
+        let before = e.dest.paths()[..usize::from(e.multipath)].to_vec();
+        let placeholder = e.dest.best().clone();
+        let dest = std::mem::replace(&mut e.dest, Dest::One(placeholder));
+        let mut v = dest.into_vec();
+        let count_before = v.len();
+        let mut removed = Vec::new();
+        v.retain(|p| {
+            if matches(p) {
+                removed.push(p.attrs.clone());
+                false
+            } else {
+                true
+            }
+        });
+        let n = count_before - v.len();
+        if let Some(st) = self.peer_mut(peer) {
+            st.accepted = st.accepted.saturating_sub(n as u32);
+        }
+        if v.is_empty() {
+            drop(before);
+            match k {
+                Key::V4(k) => {
+                    self.v4.remove(&k);
+                }
+                Key::V6(a, l) => {
+                    self.v6.remove(&(a, l));
+                }
+            }
+            self.note_change(k);
+        } else {
+            self.store_ranked(k, v, before);
+        }
+        for a in removed {
+            self.attrs.release(a);
+        }
+        n > 0
+    }
+
+    /// Orders `paths` best first and stores them, noting a change of the
+    /// best path or multipath set.
+    fn store_ranked(&mut self, k: Key, mut v: Vec<Path>, before: Vec<Path>) {
+        let unknown = PeerInfo {
+            address: IpAddr::from([0u8; 4]),
+            asn: 0,
+            router_id: std::net::Ipv4Addr::UNSPECIFIED,
+            session: Session::External,
+        };
+        let infos: Vec<PeerInfo> = v
+            .iter()
+            .map(|p| self.peer_info(p.peer).copied().unwrap_or(unknown))
+            .collect();
+        let candidates: Vec<Candidate<'_>> = v
+            .iter()
+            .zip(&infos)
+            .map(|(p, i)| Candidate {
+                attrs: &p.attrs,
+                peer: i,
+            })
+            .collect();
+        let Some(sel) = decision::select(&candidates) else {
+            return;
+        };
+        let mut order = sel.multipath.clone();
+        order.extend((0..v.len()).filter(|i| !sel.multipath.contains(i)));
+        let mut slots: Vec<Option<Path>> = v.drain(..).map(Some).collect();
+        let ranked: Vec<Path> = order.iter().filter_map(|&i| slots[i].take()).collect();
+        let multipath = sel.multipath.len().min(255) as u8;
+        let Some(dest) = Dest::from_vec(ranked) else {
+            return;
+        };
+        let changed = match self.entry_mut(k) {
+            Some(e) => {
+                let new = &dest.paths()[..usize::from(multipath)];
+                let changed = before.as_slice() != new;
+                e.dest = dest;
+                e.multipath = multipath;
+                changed
+            }
+            None => {
+                let e = Entry { dest, multipath };
+                match k {
+                    Key::V4(k) => {
+                        self.v4.insert(k, e);
+                    }
+                    Key::V6(a, l) => {
+                        self.v6.insert((a, l), e);
+                    }
+                }
+                true
+            }
+        };
+        if changed {
+            self.note_change(k);
+        }
+    }
+
+    fn note_change(&mut self, k: Key) {
+        if let Some(c) = &mut self.changes {
+            c.push(Self::prefix_of(k));
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Insert {
+    Added,
+    Replaced,
+    Dropped,
+}
+
+#[cfg(test)]
+mod tests;
