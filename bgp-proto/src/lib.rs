@@ -53,7 +53,11 @@ pub use attribute::{
 pub use context::{Context, Families};
 pub use error::{Action, AttributeError, DecodeError, EncodeError};
 pub use iana::{Afi, AttributeType, ErrorCode, MessageType, Safi};
+pub use message::capability::Capability;
+pub use message::encode_keepalive;
 pub use message::notification::Notification;
+pub use message::open::{Negotiated, Open, negotiate};
+pub use message::route_refresh::{RouteRefresh, RouteRefreshSubtype};
 pub use message::update::Update;
 pub use message::{Message, decode, encode};
 pub use prefix::{Nlri, Prefix};
