@@ -1,5 +1,6 @@
 //! The five BGP-4 messages, decode dispatch and encoding.
 
+pub mod builder;
 pub mod capability;
 pub mod notification;
 pub mod open;

@@ -162,6 +162,24 @@ fn approach(t: AttributeType) -> Action {
     }
 }
 
+/// The NOTIFICATION data RFC 4271 §6.3 prescribes for an attribute error:
+/// the erroneous attribute for Unrecognized Well-known, Attribute Flags,
+/// Attribute Length, Invalid ORIGIN, Invalid NEXT_HOP and Optional
+/// Attribute errors; nothing for Malformed Attribute List and Malformed
+/// AS_PATH.
+fn notification_data(sub: UpdateSubcode, whole: &[u8]) -> Vec<u8> {
+    use UpdateSubcode as S;
+    match sub {
+        S::UnrecognizedWellKnownAttribute
+        | S::AttributeFlagsError
+        | S::AttributeLengthError
+        | S::InvalidOriginAttribute
+        | S::InvalidNextHopAttribute
+        | S::OptionalAttributeError => whole.to_vec(),
+        _ => Vec::new(),
+    }
+}
+
 /// Outcome of checking one attribute value.
 enum Check {
     Ok,
@@ -224,6 +242,7 @@ impl<'a> Update<'a> {
         }
         u.walk_attributes()?;
         u.check_mandatory();
+        u.check_unreachable()?;
         Ok(u)
     }
 
@@ -252,6 +271,9 @@ impl<'a> Update<'a> {
             .then(|| self.slice(self.spans[usize::from(u8::from(t))]))
     }
 
+    /// Records a non-fatal finding. `whole` is the attribute as received
+    /// (flags, type, length, value); it becomes the NOTIFICATION data only
+    /// for the subcodes whose data RFC 4271 §6.3 defines as the attribute.
     fn finding(
         &mut self,
         t: AttributeType,
@@ -265,7 +287,7 @@ impl<'a> Update<'a> {
             attribute: t,
             action,
             code: ErrorCode::UpdateMessage(sub),
-            data: whole.to_vec(),
+            data: notification_data(sub, whole),
             offset: HEADER_LEN + offset,
             reason,
         });
@@ -308,6 +330,8 @@ impl<'a> Update<'a> {
             if vend > end {
                 // RFC 7606 §4: the last attribute overruns the attribute
                 // field; rely on Total Path Attribute Length for the NLRI.
+                // An MP attribute cut short cannot be treated as withdrawn,
+                // its NLRI being lost (RFC 7606 §3 j, §5.3): fatal.
                 if matches!(
                     ty,
                     AttributeType::MpReachNlri | AttributeType::MpUnreachNlri
@@ -339,6 +363,8 @@ impl<'a> Update<'a> {
                     ty,
                     AttributeType::MpReachNlri | AttributeType::MpUnreachNlri
                 ) {
+                    // No data: RFC 4271 §6.3 defines none for Malformed
+                    // Attribute List.
                     return Err(update_error(
                         UpdateSubcode::MalformedAttributeList,
                         HEADER_LEN + pos,
@@ -357,7 +383,13 @@ impl<'a> Update<'a> {
                 continue;
             }
             seen[word] |= 1 << bit;
-            match self.check_attribute(ty, flags, value, vstart)? {
+            // The fatal MP_REACH_NLRI / MP_UNREACH_NLRI errors are all
+            // Attribute Flags or Optional Attribute errors, whose data is the
+            // whole attribute (RFC 4271 §6.3).
+            let checked = self
+                .check_attribute(ty, flags, value, pos, vstart)
+                .map_err(|e| e.with_data(whole))?;
+            match checked {
                 Check::Ok => self.record(t, vstart, vlen),
                 Check::Bad(sub, reason) => {
                     let action = match sub {
@@ -373,13 +405,15 @@ impl<'a> Update<'a> {
         Ok(())
     }
 
-    /// Checks flags, length and content of one attribute. MP_REACH_NLRI and
-    /// MP_UNREACH_NLRI errors are returned as fatal errors here.
+    /// Checks flags, length and content of one attribute (at `pos` in the
+    /// body, value at `vstart`). MP_REACH_NLRI and MP_UNREACH_NLRI errors are
+    /// returned as fatal errors here.
     fn check_attribute(
         &self,
         ty: AttributeType,
         flags: u8,
         v: &[u8],
+        pos: usize,
         vstart: usize,
     ) -> Result<Check, DecodeError> {
         use AttributeType as T;
@@ -395,13 +429,26 @@ impl<'a> Update<'a> {
         };
         let ot = flags & (flags::OPTIONAL | flags::TRANSITIVE);
         let partial_ok = expected == flags::OPTIONAL_TRANSITIVE || flags & flags::PARTIAL == 0;
+        // RFC 7606 §3 c checks the Optional and Transitive bits. A Partial
+        // bit on a well-known or optional non-transitive attribute breaks
+        // RFC 4271 §4.3 ("MUST be set to 0") and is handled the same way,
+        // as FRR does: the attribute was not relayed the way its type says.
         if ot != expected || !partial_ok {
             if matches!(ty, T::MpReachNlri | T::MpUnreachNlri) {
-                return Err(update_error(
+                // RFC 7606 §5.3: flags other than RFC 4760's make the
+                // attribute incorrect, handled by session reset or AFI/SAFI
+                // disable (§3 j), not treat-as-withdraw.
+                let err = update_error(
                     S::AttributeFlagsError,
-                    HEADER_LEN + vstart,
+                    HEADER_LEN + pos,
                     "MP_REACH_NLRI / MP_UNREACH_NLRI with wrong attribute flags",
-                ));
+                );
+                return Err(match *v {
+                    [a0, a1, safi, ..] => {
+                        err.disabling((Afi::from(u16::from_be_bytes([a0, a1])), Safi::from(safi)))
+                    }
+                    _ => err,
+                });
             }
             return Ok(Check::Bad(
                 S::AttributeFlagsError,
@@ -434,12 +481,13 @@ impl<'a> Update<'a> {
                 Ok(_) => Check::Ok,
                 Err(why) => Check::Bad(S::MalformedAsPath, why),
             },
+            // RFC 6793 §6: a malformed AS4_PATH is discarded ([`approach`]).
+            // Confederation segments are not an error: only those segments
+            // are dropped, when the path is merged ([`Update::as_path`]).
+            // RFC 7606 §4 lets only AS_PATH and ATOMIC_AGGREGATE be empty.
+            T::As4Path if n == 0 => Check::Bad(S::OptionalAttributeError, "empty AS4_PATH"),
             T::As4Path => match AsPathView::new(v, true) {
-                Ok(p) if !p.has_confed() => Check::Ok,
-                Ok(_) => Check::Bad(
-                    S::OptionalAttributeError,
-                    "AS4_PATH holds a confederation segment",
-                ),
+                Ok(_) => Check::Ok,
                 Err(why) => Check::Bad(S::OptionalAttributeError, why),
             },
             T::NextHop | T::MultiExitDisc | T::LocalPref | T::OriginatorId => len_is(n == 4),
@@ -536,37 +584,58 @@ impl<'a> Update<'a> {
 
     /// RFC 7606 §3 d: a missing well-known mandatory attribute makes the
     /// UPDATE treat-as-withdraw. Only UPDATEs that announce something need
-    /// them; NEXT_HOP only for the NLRI field (RFC 4760 §3).
+    /// them; NEXT_HOP only for the NLRI field (RFC 4760 §3, which makes it
+    /// discretionary for MP_REACH_NLRI-only UPDATEs).
     fn check_mandatory(&mut self) {
         let classic = self.nlri.len > 0;
-        let mp = self.mp_reach().is_some();
-        if !classic && !mp {
+        if !classic && self.mp_reach().is_none() {
             return;
         }
-        let mut need = vec![];
-        for t in [AttributeType::Origin, AttributeType::AsPath] {
-            if !self.has(t) && !self.errors.iter().any(|e| e.attribute == t) {
-                need.push(t);
+        for t in [
+            AttributeType::Origin,
+            AttributeType::AsPath,
+            AttributeType::NextHop,
+        ] {
+            if t == AttributeType::NextHop && !classic {
+                continue;
             }
-        }
-        if classic
-            && !self.has(AttributeType::NextHop)
-            && !self
-                .errors
-                .iter()
-                .any(|e| e.attribute == AttributeType::NextHop)
-        {
-            need.push(AttributeType::NextHop);
-        }
-        for t in need {
+            // A present but malformed attribute already has its finding.
+            if self.has(t) || self.errors.iter().any(|e| e.attribute == t) {
+                continue;
+            }
             self.errors.push(AttributeError {
                 attribute: t,
                 action: Action::TreatAsWithdraw,
                 code: ErrorCode::UpdateMessage(UpdateSubcode::MissingWellKnownAttribute),
+                // RFC 4271 §6.3: the data is the missing type code.
                 data: vec![u8::from(t)],
-                offset: HEADER_LEN + self.attributes.start as usize,
+                // The Total Path Attribute Length field: the attribute is
+                // missing from the field it introduces.
+                offset: HEADER_LEN + self.attributes.start as usize - 2,
                 reason: "well-known mandatory attribute missing",
             });
+        }
+    }
+
+    /// RFC 7606 §5.2: an UPDATE that carries path attributes other than
+    /// MP_UNREACH_NLRI but announces nothing cannot be treated as withdrawn
+    /// (there is nothing to withdraw, and no proof that its NLRI were found
+    /// where the sender put them), so any finding stronger than attribute
+    /// discard resets the session. Every such finding is about an attribute
+    /// other than MP_UNREACH_NLRI, whose own errors are already fatal.
+    fn check_unreachable(&self) -> Result<(), DecodeError> {
+        let announces =
+            self.nlri.len > 0 || self.mp_reach().is_some_and(|m| !m.nlri_bytes.is_empty());
+        if announces {
+            return Ok(());
+        }
+        match self
+            .errors
+            .iter()
+            .find(|e| e.action >= Action::TreatAsWithdraw)
+        {
+            Some(e) => Err(DecodeError::new(e.code, e.offset, e.reason).with_data(e.data.clone())),
+            None => Ok(()),
         }
     }
 
@@ -675,7 +744,10 @@ impl<'a> Update<'a> {
             let first = seen[word] & (1 << bit) == 0;
             seen[word] |= 1 << bit;
             let recorded = usize::from(t) >= TRACKED || self.present & (1 << t) != 0;
-            let malformed = self.errors.iter().any(|e| e.offset == offset);
+            let malformed = self
+                .errors
+                .iter()
+                .any(|e| e.offset == offset && u8::from(e.attribute) == t);
             pos += hlen + vlen;
             Some(RawAttribute {
                 flags,
@@ -717,7 +789,13 @@ impl<'a> Update<'a> {
             .value(AttributeType::Aggregator)
             .is_some_and(|v| u32::from(u16::from_be_bytes([v[0], v[1]])) != AS_TRANS);
         match self.as4_path_view() {
-            Some(as4) if !aggregator_blocks => Some(path.merge_as4(&as4.to_path())),
+            Some(as4) if !aggregator_blocks => {
+                // RFC 6793 §6: confederation segments in AS4_PATH are
+                // discarded, the rest of the attribute is used.
+                let mut as4 = as4.to_path();
+                as4.segments.retain(|s| !s.kind.is_confed());
+                Some(path.merge_as4(&as4))
+            }
             _ => Some(path),
         }
     }
