@@ -582,13 +582,19 @@ impl<'a> Update<'a> {
         Ok(())
     }
 
+    /// True when the UPDATE announces reachable NLRI, in the NLRI field or
+    /// in MP_REACH_NLRI.
+    fn announces(&self) -> bool {
+        self.nlri.len > 0 || self.mp_reach().is_some_and(|m| !m.nlri_bytes.is_empty())
+    }
+
     /// RFC 7606 §3 d: a missing well-known mandatory attribute makes the
     /// UPDATE treat-as-withdraw. Only UPDATEs that announce something need
     /// them; NEXT_HOP only for the NLRI field (RFC 4760 §3, which makes it
     /// discretionary for MP_REACH_NLRI-only UPDATEs).
     fn check_mandatory(&mut self) {
         let classic = self.nlri.len > 0;
-        if !classic && self.mp_reach().is_none() {
+        if !self.announces() {
             return;
         }
         for t in [
@@ -624,9 +630,7 @@ impl<'a> Update<'a> {
     /// discard resets the session. Every such finding is about an attribute
     /// other than MP_UNREACH_NLRI, whose own errors are already fatal.
     fn check_unreachable(&self) -> Result<(), DecodeError> {
-        let announces =
-            self.nlri.len > 0 || self.mp_reach().is_some_and(|m| !m.nlri_bytes.is_empty());
-        if announces {
+        if self.announces() {
             return Ok(());
         }
         match self
