@@ -218,7 +218,7 @@ impl Fsm {
             // ---- Manual stop, any other state.
             (_, Event::ManualStop(n)) => {
                 self.connect_retry_counter = 0;
-                self.to_idle(
+                self.enter_idle(
                     matches!(state, S::OpenSent | S::OpenConfirm | S::Established).then_some(n),
                 )
             }
@@ -252,7 +252,7 @@ impl Fsm {
             }
             (S::Connect | S::Active, Event::BgpHeaderErr(n) | Event::BgpOpenMsgErr(n)) => {
                 self.connect_retry_counter += 1;
-                self.to_idle(Some(n))
+                self.enter_idle(Some(n))
             }
             (S::Connect | S::Active, Event::NotifMsgVerErr) => {
                 self.state = S::Idle;
@@ -260,7 +260,7 @@ impl Fsm {
             }
             (S::Connect | S::Active, _) => {
                 self.connect_retry_counter += 1;
-                self.to_idle(None)
+                self.enter_idle(None)
             }
 
             // ---- OpenSent.
@@ -284,11 +284,11 @@ impl Fsm {
             }
             (S::OpenSent, Event::HoldTimerExpires) => {
                 self.connect_retry_counter += 1;
-                self.to_idle(Some(hold_expired()))
+                self.enter_idle(Some(hold_expired()))
             }
             (S::OpenSent | S::OpenConfirm, Event::OpenCollisionDump) => {
                 self.connect_retry_counter += 1;
-                self.to_idle(Some(Notification::new(
+                self.enter_idle(Some(Notification::new(
                     ErrorCode::Cease(CeaseSubcode::ConnectionCollisionResolution),
                     Vec::new(),
                 )))
@@ -312,7 +312,7 @@ impl Fsm {
             }
             (S::OpenConfirm, Event::HoldTimerExpires) => {
                 self.connect_retry_counter += 1;
-                self.to_idle(Some(hold_expired()))
+                self.enter_idle(Some(hold_expired()))
             }
 
             // ---- Established.
@@ -324,31 +324,31 @@ impl Fsm {
             }
             (S::Established, Event::HoldTimerExpires) => {
                 self.connect_retry_counter += 1;
-                self.to_idle(Some(hold_expired()))
+                self.enter_idle(Some(hold_expired()))
             }
             (S::Established, Event::UpdateMsgErr(n)) => {
                 self.connect_retry_counter += 1;
-                self.to_idle(Some(n))
+                self.enter_idle(Some(n))
             }
 
             // ---- Common to OpenSent, OpenConfirm, Established.
             (_, Event::NotifMsg | Event::NotifMsgVerErr | Event::TcpConnectionFails) => {
                 self.connect_retry_counter += 1;
-                self.to_idle(None)
+                self.enter_idle(None)
             }
             (_, Event::BgpHeaderErr(n) | Event::BgpOpenMsgErr(n)) => {
                 self.connect_retry_counter += 1;
-                self.to_idle(Some(n))
+                self.enter_idle(Some(n))
             }
             // Anything else is an FSM error (§8.2.2, RFC 6608 subcodes).
             (_, _) => {
                 self.connect_retry_counter += 1;
-                self.to_idle(Some(fsm_error(state)))
+                self.enter_idle(Some(fsm_error(state)))
             }
         }
     }
 
-    fn to_idle(&mut self, notify: Option<Notification>) -> Vec<Action> {
+    fn enter_idle(&mut self, notify: Option<Notification>) -> Vec<Action> {
         let was_up = self.state;
         self.state = State::Idle;
         self.hold_time = 0;

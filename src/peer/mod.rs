@@ -2,4 +2,5 @@
 //! the per-peer session task.
 
 pub mod fsm;
+pub mod session;
 pub mod transport;

@@ -341,8 +341,8 @@ impl Rib {
                 && st.accepted > max
             {
                 match st.import.max_prefixes_action {
-                    MaxPrefixAction::TearDown => {
-                        if out.teardown.is_none() {
+                    MaxPrefixAction::TearDown if out.teardown.is_none() => {
+                        {
                             let afi = if n.prefix.is_ipv4() {
                                 Afi::Ipv4
                             } else {

@@ -1,0 +1,554 @@
+//! The supervisor: owns the RIB, starts one session task per peer, accepts
+//! connections, and turns Loc-RIB and origination changes into UPDATEs.
+//!
+//! ```text
+//!                    ┌──────────── Command ─────────────┐
+//!                    ▼                                   │
+//!  listener ──► session task (per peer) ── PeerEvent ──► daemon loop ◄── control requests
+//!   (:179)       FSM, timers, socket                     RIB, Adj-RIB-Out, export
+//! ```
+//!
+//! All route state lives in this one task, so no lock is ever taken on the
+//! RIB; session tasks only frame, validate and forward UPDATE bytes, which
+//! keeps keepalives and hold timers running however long an ingest takes.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Instant;
+
+use bgp_proto::message::builder::{Ipv6NextHop, PathAttributes, UpdateBuilder};
+use bgp_proto::message::open::{Negotiated, Open};
+use bgp_proto::message::route_refresh::{RouteRefresh, RouteRefreshSubtype};
+use bgp_proto::{Afi, AsPath, Message, Nlri, Prefix, Safi};
+use bytes::{Bytes, BytesMut};
+use tokio::sync::mpsc;
+use tracing::{debug, error, info, warn};
+
+use crate::config::{Config, NextHopConfig, RouteConfig};
+use crate::peer::fsm::State;
+use crate::peer::session::{self, Command, PeerEvent, SessionSpec};
+use crate::peer::transport;
+use crate::rib::attrs::Session;
+use crate::rib::decision::PeerInfo;
+use crate::rib::{PeerId, Rib};
+
+/// Per-peer counters for the status API.
+#[derive(Debug, Default, Clone)]
+pub struct PeerCounters {
+    /// UPDATE messages received.
+    pub updates_in: u64,
+    /// UPDATE messages sent.
+    pub updates_out: u64,
+    /// Prefixes announced by the peer (before policy).
+    pub prefixes_received: u64,
+    /// Prefixes we currently advertise to the peer.
+    pub prefixes_advertised: usize,
+}
+
+/// What the daemon knows about an Established session.
+#[derive(Debug, Clone)]
+pub struct EstablishedSession {
+    /// What the OPENs negotiated.
+    pub negotiated: Negotiated,
+    /// The peer's OPEN.
+    pub remote: Open,
+    /// Our end of the connection.
+    pub local: SocketAddr,
+    /// When it came up.
+    pub since: Instant,
+}
+
+/// One configured peer as the daemon tracks it.
+#[derive(Debug)]
+pub struct PeerSlot {
+    /// The session description.
+    pub spec: SessionSpec,
+    commands: mpsc::Sender<Command>,
+    /// Current FSM state.
+    pub state: State,
+    /// Set while Established.
+    pub session: Option<EstablishedSession>,
+    /// Why the session last went down.
+    pub last_error: Option<String>,
+    /// Counters.
+    pub counters: PeerCounters,
+    /// What we advertised to the peer (Adj-RIB-Out).
+    pub adj_out: BTreeMap<Prefix, Arc<PathAttributes>>,
+}
+
+/// A route this speaker originates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalRoute {
+    /// What to announce.
+    pub route: RouteConfig,
+}
+
+/// The daemon's state (one task).
+pub struct Daemon {
+    config: Config,
+    rib: Rib,
+    peers: Vec<PeerSlot>,
+    by_address: HashMap<IpAddr, PeerId>,
+    local_routes: BTreeMap<Prefix, LocalRoute>,
+    started: Instant,
+}
+
+/// Runs the agent until `shutdown` completes.
+pub async fn run(
+    config: Config,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let (events_tx, mut events) = mpsc::channel::<PeerEvent>(1024);
+    let mut d = Daemon::new(config.clone(), &events_tx);
+    drop(events_tx);
+    let listener = match config.listen {
+        Some(addr) => {
+            let l = transport::listen(addr).map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot listen on {addr}: {e} (set `listen = false` to only connect out, or another address)"
+                )
+            })?;
+            for p in &config.peers {
+                if let Some(pw) = &p.password {
+                    transport::set_md5(&l, p.address, Some(pw), addr.is_ipv6()).map_err(|e| {
+                        anyhow::anyhow!("cannot set the TCP MD5 key for {}: {e}", p.address)
+                    })?;
+                }
+            }
+            info!(%addr, "listening for BGP connections");
+            Some(l)
+        }
+        None => None,
+    };
+    let (accepted_tx, mut accepted) = mpsc::channel(16);
+    if let Some(l) = listener {
+        tokio::spawn(accept_loop(l, accepted_tx));
+    }
+    for p in &d.peers {
+        let _ = p.commands.send(Command::Start).await;
+    }
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            Some(ev) = events.recv() => d.on_event(ev).await,
+            Some((stream, addr)) = accepted.recv() => d.on_accept(stream, addr).await,
+            () = &mut shutdown => break,
+        }
+    }
+    info!("shutting down: closing sessions");
+    for p in &d.peers {
+        let _ = p
+            .commands
+            .send(Command::Stop("nvabgp shutting down".into()))
+            .await;
+    }
+    // Give the NOTIFICATIONs a moment to leave; bounded.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(500);
+    while d.peers.iter().any(|p| p.state != State::Idle) {
+        match tokio::time::timeout_at(deadline, events.recv()).await {
+            Ok(Some(ev)) => d.on_event(ev).await,
+            _ => break,
+        }
+    }
+    Ok(())
+}
+
+async fn accept_loop(
+    listener: tokio::net::TcpListener,
+    out: mpsc::Sender<(tokio::net::TcpStream, SocketAddr)>,
+) {
+    loop {
+        match listener.accept().await {
+            Ok((s, a)) => {
+                if out.send((s, a)).await.is_err() {
+                    return;
+                }
+            }
+            Err(e) => {
+                // EMFILE and friends: back off instead of spinning.
+                warn!(error = %e, "accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+impl Daemon {
+    fn new(config: Config, events: &mpsc::Sender<PeerEvent>) -> Self {
+        let mut peers = Vec::new();
+        let mut by_address = HashMap::new();
+        for (i, p) in config.peers.iter().enumerate() {
+            // Peer ids start at 1; 0 stays free for local routes.
+            let id = (i + 1) as PeerId;
+            let spec = SessionSpec {
+                id,
+                config: p.clone(),
+                local_asn: config.asn,
+                router_id: config.router_id,
+            };
+            let (tx, rx) = mpsc::channel(64);
+            tokio::spawn(session::run(spec.clone(), rx, events.clone()));
+            by_address.insert(p.address, id);
+            peers.push(PeerSlot {
+                spec,
+                commands: tx,
+                state: State::Idle,
+                session: None,
+                last_error: None,
+                counters: PeerCounters::default(),
+                adj_out: BTreeMap::new(),
+            });
+        }
+        let local_routes = config
+            .routes
+            .iter()
+            .map(|r| (r.prefix, LocalRoute { route: r.clone() }))
+            .collect();
+        Self {
+            rib: Rib::new(config.asn),
+            config,
+            peers,
+            by_address,
+            local_routes,
+            started: Instant::now(),
+        }
+    }
+
+    /// The RIB.
+    pub fn rib(&self) -> &Rib {
+        &self.rib
+    }
+
+    /// The peers.
+    pub fn peers(&self) -> &[PeerSlot] {
+        &self.peers
+    }
+
+    /// When the daemon started.
+    pub fn started(&self) -> Instant {
+        self.started
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    fn slot(&mut self, id: PeerId) -> Option<&mut PeerSlot> {
+        self.peers.get_mut(usize::from(id).checked_sub(1)?)
+    }
+
+    async fn on_accept(&mut self, stream: tokio::net::TcpStream, addr: SocketAddr) {
+        let ip = session::peer_key(addr.ip());
+        match self.by_address.get(&ip).copied() {
+            Some(id) => {
+                if let Some(slot) = self.slot(id) {
+                    let _ = slot.commands.send(Command::Incoming(stream)).await;
+                }
+            }
+            None => {
+                warn!(%addr, "connection from an address that is not a configured peer: closed");
+            }
+        }
+    }
+
+    async fn on_event(&mut self, ev: PeerEvent) {
+        match ev {
+            PeerEvent::State { peer, state } => {
+                if let Some(s) = self.slot(peer) {
+                    s.state = state;
+                }
+            }
+            PeerEvent::Established {
+                peer,
+                negotiated,
+                remote,
+                local,
+            } => self.on_established(peer, *negotiated, *remote, local).await,
+            PeerEvent::Update { peer, message } => self.on_update(peer, message).await,
+            PeerEvent::RouteRefresh { peer, request } => self.on_route_refresh(peer, request).await,
+            PeerEvent::Down { peer, reason } => {
+                let removed = self.rib.remove_peer(peer);
+                if let Some(s) = self.slot(peer) {
+                    info!(peer = %s.spec.config.name, removed, %reason, "routes of the peer removed");
+                    s.session = None;
+                    s.last_error = Some(reason);
+                    s.adj_out.clear();
+                    s.counters.prefixes_advertised = 0;
+                    s.state = State::Idle;
+                }
+                self.rib.take_changes();
+            }
+        }
+    }
+
+    async fn on_established(
+        &mut self,
+        peer: PeerId,
+        negotiated: Negotiated,
+        remote: Open,
+        local: SocketAddr,
+    ) {
+        let Some(slot) = self.slot(peer) else {
+            return;
+        };
+        let cfg = &slot.spec.config;
+        let info = PeerInfo {
+            address: cfg.address,
+            asn: cfg.asn,
+            router_id: remote.bgp_identifier,
+            session: if cfg.asn == slot.spec.local_asn {
+                Session::Internal
+            } else {
+                Session::External
+            },
+        };
+        let import = cfg.import.clone();
+        slot.state = State::Established;
+        slot.last_error = None;
+        slot.session = Some(EstablishedSession {
+            negotiated,
+            remote,
+            local,
+            since: Instant::now(),
+        });
+        self.rib.add_peer(peer, info, import);
+        self.sync_peer(peer, true).await;
+    }
+
+    async fn on_update(&mut self, peer: PeerId, message: Bytes) {
+        let Some(slot) = self.slot(peer) else {
+            return;
+        };
+        let Some(sess) = &slot.session else {
+            return;
+        };
+        let ctx = sess.negotiated.rx;
+        slot.counters.updates_in += 1;
+        let name = slot.spec.config.name.clone();
+        let Ok(Message::Update(u)) = bgp_proto::decode(&message, &ctx) else {
+            // The session task validated it with the same context.
+            debug!(peer = %name, "UPDATE failed to decode a second time");
+            return;
+        };
+        let received = u.announced().count() as u64;
+        let outcome = self.rib.apply_update(peer, &u);
+        drop(u);
+        // Without kernel or re-export consumers the changes are not needed.
+        self.rib.take_changes();
+        if let Some(s) = self.slot(peer) {
+            s.counters.prefixes_received += received;
+            if outcome.max_prefix_warning {
+                warn!(peer = %name, "maximum number of prefixes exceeded");
+            }
+            if let Some(n) = outcome.teardown {
+                warn!(peer = %name, "maximum number of prefixes exceeded: closing the session");
+                let _ = s.commands.send(Command::Reset(n)).await;
+            }
+        }
+    }
+
+    async fn on_route_refresh(&mut self, peer: PeerId, request: RouteRefresh) {
+        let Some(slot) = self.slot(peer) else {
+            return;
+        };
+        // BoRR / EoRR from the peer concern its own re-advertisement.
+        if request.subtype == RouteRefreshSubtype::Normal {
+            info!(peer = %slot.spec.config.name, afi = ?request.afi, "route refresh requested");
+            self.resend(peer, request.afi, request.safi).await;
+        }
+    }
+
+    /// Re-advertises everything of a family (ROUTE-REFRESH), with the RFC
+    /// 7313 markers when enhanced route refresh was negotiated.
+    async fn resend(&mut self, peer: PeerId, afi: Afi, safi: Safi) {
+        let Some(slot) = self.slot(peer) else {
+            return;
+        };
+        let Some(sess) = &slot.session else {
+            return;
+        };
+        let ctx = sess.negotiated.tx;
+        let enhanced = sess.negotiated.enhanced_route_refresh;
+        let mut msgs = Vec::new();
+        if enhanced {
+            msgs.push(encode_refresh(RouteRefresh {
+                afi,
+                subtype: RouteRefreshSubtype::BeginningOfRouteRefresh,
+                safi,
+            }));
+        }
+        let ipv4 = afi == Afi::Ipv4;
+        let mut b = UpdateBuilder::new(ctx);
+        for (attrs, nlri) in group(
+            slot.adj_out
+                .iter()
+                .filter(|(p, _)| p.is_ipv4() == ipv4)
+                .map(|(p, a)| (*p, a.clone())),
+        ) {
+            if let Err(e) = b.announce(&attrs, &nlri) {
+                warn!(peer = %slot.spec.config.name, error = %e, "cannot encode routes");
+            }
+        }
+        msgs.extend(b.finish());
+        if enhanced {
+            msgs.push(encode_refresh(RouteRefresh {
+                afi,
+                subtype: RouteRefreshSubtype::EndOfRouteRefresh,
+                safi,
+            }));
+        }
+        slot.counters.updates_out += msgs.len() as u64;
+        let _ = slot.commands.send(Command::Send(msgs)).await;
+    }
+
+    /// What we want peer `id` to have: the local routes, with the
+    /// session's next hop and our AS.
+    fn desired_out(&self, id: PeerId) -> BTreeMap<Prefix, Arc<PathAttributes>> {
+        let mut out = BTreeMap::new();
+        let Some(slot) = self.peers.get(usize::from(id).wrapping_sub(1)) else {
+            return out;
+        };
+        let Some(sess) = &slot.session else {
+            return out;
+        };
+        let internal = slot.spec.config.asn == self.config.asn;
+        let mut cache: Vec<Arc<PathAttributes>> = Vec::new();
+        for (prefix, lr) in &self.local_routes {
+            let r = &lr.route;
+            let Some(attrs) = export_attrs(r, self.config.asn, internal, sess.local.ip()) else {
+                debug!(peer = %slot.spec.config.name, %prefix, "no next hop of the prefix's family on this session");
+                continue;
+            };
+            // Share equal attribute sets so grouping finds them cheaply.
+            let attrs = match cache.iter().find(|a| ***a == attrs) {
+                Some(a) => a.clone(),
+                None => {
+                    let a = Arc::new(attrs);
+                    cache.push(a.clone());
+                    a
+                }
+            };
+            out.insert(*prefix, attrs);
+        }
+        out
+    }
+
+    /// Sends peer `id` the difference between what it has and what it
+    /// should have; with `initial`, also End-of-RIB for each family.
+    async fn sync_peer(&mut self, id: PeerId, initial: bool) {
+        let desired = self.desired_out(id);
+        let Some(slot) = self.slot(id) else {
+            return;
+        };
+        let Some(sess) = &slot.session else {
+            return;
+        };
+        let ctx = sess.negotiated.tx;
+        let families = sess.negotiated.unicast_families();
+        let mut withdraw: Vec<Nlri> = Vec::new();
+        for p in slot.adj_out.keys() {
+            if !desired.contains_key(p) {
+                withdraw.push(Nlri::new(*p));
+            }
+        }
+        let changed = desired
+            .iter()
+            .filter(|(p, a)| slot.adj_out.get(p) != Some(a))
+            .map(|(p, a)| (*p, a.clone()));
+        let mut b = UpdateBuilder::new(ctx);
+        let name = slot.spec.config.name.clone();
+        if let Err(e) = b.withdraw(&withdraw) {
+            warn!(peer = %name, error = %e, "cannot encode withdrawals");
+        }
+        for (attrs, nlri) in group(changed) {
+            if let Err(e) = b.announce(&attrs, &nlri) {
+                warn!(peer = %name, error = %e, "cannot encode routes");
+            }
+        }
+        if initial {
+            for (afi, safi, f) in [
+                (Afi::Ipv4, Safi::Unicast, bgp_proto::Families::IPV4_UNICAST),
+                (Afi::Ipv6, Safi::Unicast, bgp_proto::Families::IPV6_UNICAST),
+            ] {
+                if families.contains(f) {
+                    let _ = b.end_of_rib(afi, safi);
+                }
+            }
+        }
+        let msgs = b.finish();
+        slot.adj_out = desired;
+        slot.counters.prefixes_advertised = slot.adj_out.len();
+        if msgs.is_empty() {
+            return;
+        }
+        slot.counters.updates_out += msgs.len() as u64;
+        if slot.commands.send(Command::Send(msgs)).await.is_err() {
+            error!(peer = %name, "session task is gone");
+        }
+    }
+}
+
+/// The attributes of a local route towards one peer.
+fn export_attrs(
+    r: &RouteConfig,
+    local_asn: u32,
+    internal: bool,
+    session_local: IpAddr,
+) -> Option<PathAttributes> {
+    let next_hop = match r.next_hop {
+        NextHopConfig::Own => session_local,
+        NextHopConfig::Address(a) => a,
+    };
+    let mut as_path = AsPath::empty();
+    if !internal {
+        as_path.prepend(local_asn, 1 + usize::from(r.prepend));
+    } else if r.prepend > 0 {
+        as_path.prepend(local_asn, usize::from(r.prepend));
+    }
+    let mut a = PathAttributes {
+        origin: r.origin,
+        as_path,
+        med: r.med,
+        local_pref: internal.then_some(crate::rib::attrs::DEFAULT_LOCAL_PREF),
+        communities: r.communities.clone(),
+        large_communities: r.large_communities.clone(),
+        ..PathAttributes::default()
+    };
+    match (r.prefix.is_ipv4(), next_hop) {
+        (true, IpAddr::V4(nh)) => a.next_hop = Some(nh),
+        (false, IpAddr::V6(nh)) => {
+            a.ipv6_next_hop = Some(Ipv6NextHop {
+                global: nh,
+                link_local: None,
+            })
+        }
+        _ => return None,
+    }
+    Some(a)
+}
+
+/// Groups prefixes by attribute set (pointer-equal sets first, then equal
+/// values), keeping the first-seen order.
+fn group(
+    routes: impl Iterator<Item = (Prefix, Arc<PathAttributes>)>,
+) -> Vec<(Arc<PathAttributes>, Vec<Nlri>)> {
+    let mut groups: Vec<(Arc<PathAttributes>, Vec<Nlri>)> = Vec::new();
+    for (p, a) in routes {
+        match groups
+            .iter_mut()
+            .find(|(g, _)| Arc::ptr_eq(g, &a) || **g == *a)
+        {
+            Some((_, v)) => v.push(Nlri::new(p)),
+            None => groups.push((a, vec![Nlri::new(p)])),
+        }
+    }
+    groups
+}
+
+fn encode_refresh(r: RouteRefresh) -> Bytes {
+    let mut b = BytesMut::with_capacity(23);
+    r.encode(&mut b);
+    b.freeze()
+}
