@@ -1,0 +1,59 @@
+//! THE PLUG POINT for our own codec (`bgp-proto`), built only with
+//! `--features ours`. This is the only file of the harness that names
+//! `bgp_proto`; if the real crate's API differs from the stub's
+//! (ours-stub/src/lib.rs), adapt `decode` below and nothing else.
+//!
+//! Contract: `decode` receives one complete BGP message (19-byte header
+//! included, session = 4-octet AS, no ADD-PATH) and must add to the tally:
+//! each prefix (v4/v6, announced/withdrawn, address with host bits zero),
+//! each AS_PATH ASN, and the number of communities / large communities.
+
+use crate::{Candidate, DecodeError, Tally, err};
+use bgp_proto::{Context, Message, Nlri, Prefix};
+
+pub struct Ours;
+
+#[inline(always)]
+fn pfx(t: &mut Tally, n: Nlri, wd: bool) {
+    match n.prefix {
+        Prefix::V4(a, l) => t.v4(a, l, wd),
+        Prefix::V6(a, l) => t.v6(a, l, wd),
+    }
+}
+
+impl Candidate for Ours {
+    fn name(&self) -> &'static str {
+        "ours"
+    }
+    fn package(&self) -> String {
+        // Set by build.rs from BGP_PROTO_PATH (scripts/bench-ours.sh sets it).
+        env!("BGP_PROTO_DESC").into()
+    }
+    #[inline(always)]
+    fn decode(&mut self, msg: &[u8], t: &mut Tally) -> Result<(), DecodeError> {
+        // Borrow the view instead of moving it out of the enum: one copy less.
+        let m = bgp_proto::decode(msg, &Context::MODERN).map_err(err)?;
+        let Message::Update(u) = &m else {
+            return Ok(());
+        };
+        // A finding means the corpus was judged malformed: not a valid run.
+        if let Some(e) = u.errors().first() {
+            return Err(err(e));
+        }
+        t.updates += 1;
+        for p in u.withdrawn() {
+            pfx(t, p, true);
+        }
+        if let Some(path) = u.as_path_view() {
+            for asn in path.asns() {
+                t.asn(asn);
+            }
+        }
+        t.communities += u.communities().count() as u64;
+        t.large_communities += u.large_communities().count() as u64;
+        for p in u.announced() {
+            pfx(t, p, false);
+        }
+        Ok(())
+    }
+}
