@@ -1,6 +1,8 @@
 //! nvabgp: an embedded BGP-4 speaker for network virtual appliances in
 //! Azure. The binary (`src/main.rs`) is a thin wrapper around this library.
 
+pub mod cli;
 pub mod config;
+pub mod decode;
 pub mod peer;
 pub mod rib;
