@@ -51,6 +51,76 @@ fn update_vectors() -> Vec<Vector> {
     out
 }
 
+/// Counts the allocations of the threads that ask for it, so that the
+/// zero-allocation decode path can be checked while other tests run.
+mod counting {
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::cell::Cell;
+
+    thread_local! {
+        static COUNTING: Cell<bool> = const { Cell::new(false) };
+        static COUNT: Cell<usize> = const { Cell::new(0) };
+    }
+
+    pub struct Counting;
+
+    unsafe impl GlobalAlloc for Counting {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            if COUNTING.with(Cell::get) {
+                COUNT.with(|c| c.set(c.get() + 1));
+            }
+            // SAFETY: forwarded unchanged to the system allocator.
+            unsafe { System.alloc(layout) }
+        }
+
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            // SAFETY: `ptr` came from `alloc` above, i.e. from `System`.
+            unsafe { System.dealloc(ptr, layout) }
+        }
+    }
+
+    #[global_allocator]
+    static GLOBAL: Counting = Counting;
+
+    /// Runs `f` and returns how many allocations it made on this thread.
+    pub fn allocations(f: impl FnOnce()) -> usize {
+        COUNT.with(|c| c.set(0));
+        COUNTING.with(|c| c.set(true));
+        f();
+        COUNTING.with(|c| c.set(false));
+        COUNT.with(Cell::get)
+    }
+}
+
+#[test]
+fn decoding_and_reading_a_clean_update_allocates_nothing() {
+    // The counter sees what it should.
+    assert_eq!(
+        counting::allocations(|| {
+            std::hint::black_box(vec![1u8]);
+        }),
+        1
+    );
+    for v in update_vectors() {
+        let n = counting::allocations(|| {
+            let Ok(Message::Update(u)) = decode(&v.bytes, &v.ctx) else {
+                panic!("{}", v.name);
+            };
+            let mut sum = u.announced().count() + u.withdrawn().count();
+            sum += u.attributes().filter(|a| a.usable).count();
+            sum += u.communities().count() + u.large_communities().count();
+            sum += u.extended_communities().count() + u.cluster_list().count();
+            sum += u.as_path_view().map_or(0, |p| p.asns().count());
+            sum += usize::from(u.origin().is_some() && u.next_hop().is_some());
+            sum += usize::from(u.med().is_some() || u.local_pref().is_some());
+            sum += usize::from(u.aggregator().is_some() || u.end_of_rib().is_some());
+            sum += u.mp_reach().map_or(0, |r| r.next_hop.len());
+            std::hint::black_box(sum);
+        });
+        assert_eq!(n, 0, "{}", v.name);
+    }
+}
+
 #[test]
 fn every_real_update_re_encodes_to_its_bytes() {
     for v in update_vectors() {

@@ -12,9 +12,10 @@
 //! attributes (RFC 4760). The other attributes are written once per message
 //! in type-code order. Within those rules the builder uses as few messages
 //! as it can: prefixes are grouped by encoded size, largest first, and each
-//! message is topped up with smaller ones, so it is never more than one
-//! message above the byte-count lower bound and exactly at it when every
-//! prefix has the same size (a table of /24s).
+//! message is topped up with smaller ones, so every message but the last
+//! leaves less room free than the smallest prefix still waiting needs. A
+//! table of /24s thus takes exactly ceil(bytes / room) messages, and mixed
+//! lengths stay within a few bytes per message of that bound.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 

@@ -392,6 +392,11 @@ impl<'a> Update<'a> {
             match checked {
                 Check::Ok => self.record(t, vstart, vlen),
                 Check::Bad(sub, reason) => {
+                    // RFC 7606 §3 c for flags. RFC 7606 says nothing of an
+                    // unrecognized well-known attribute: the route may
+                    // depend on what was not understood, so it is withdrawn
+                    // rather than kept (as BIRD and FRR do), and the
+                    // session is kept.
                     let action = match sub {
                         UpdateSubcode::AttributeFlagsError
                         | UpdateSubcode::UnrecognizedWellKnownAttribute => Action::TreatAsWithdraw,
