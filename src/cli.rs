@@ -47,6 +47,32 @@ pub enum Command {
     /// Exit status: 0 when the whole input decoded; 1 for malformed or
     /// truncated input, or an I/O error; 2 for bad arguments.
     Decode(DecodeArgs),
+
+    /// Run the BGP speaker with a configuration file
+    ///
+    /// Peers with every configured neighbor (connecting out and accepting
+    /// connections), advertises the configured routes and keeps the
+    /// learned ones in its RIB. Logs go to standard error (RUST_LOG sets
+    /// the level, default info). SIGTERM or SIGINT closes every session
+    /// with Cease / Administrative Shutdown and exits.
+    Run(ConfigArgs),
+
+    /// Check a configuration file and exit: 0 when it is valid, 1 with the
+    /// problem and what to fix otherwise
+    Check(ConfigArgs),
+}
+
+/// The arguments of `nvabgp run` and `nvabgp check`.
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    /// The TOML configuration file
+    #[arg(
+        long,
+        short,
+        value_name = "FILE",
+        default_value = "/etc/nvabgp/nvabgp.toml"
+    )]
+    pub config: PathBuf,
 }
 
 /// The arguments of `nvabgp decode`.
@@ -99,7 +125,51 @@ impl DecodeArgs {
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Decode(args) => run_decode(&args),
+        Command::Run(args) => run_daemon(&args),
+        Command::Check(args) => {
+            let config = crate::config::Config::load(&args.config).with_context(|| {
+                format!("{} is not a valid configuration", args.config.display())
+            })?;
+            println!(
+                "{}: valid ({} peers, {} routes)",
+                args.config.display(),
+                config.peers.len(),
+                config.routes.len()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
     }
+}
+
+fn run_daemon(args: &ConfigArgs) -> anyhow::Result<ExitCode> {
+    let config = crate::config::Config::load(&args.config)
+        .with_context(|| format!("{} is not a valid configuration", args.config.display()))?;
+    crate::telemetry::init();
+    // One thread: the agent's work is I/O-bound and small, and a single
+    // thread keeps its idle footprint at a few megabytes.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let shutdown = async {
+            use tokio::signal::unix::{SignalKind, signal};
+            match (
+                signal(SignalKind::terminate()),
+                signal(SignalKind::interrupt()),
+            ) {
+                (Ok(mut term), Ok(mut int)) => {
+                    tokio::select! {
+                        _ = term.recv() => {}
+                        _ = int.recv() => {}
+                    }
+                }
+                _ => std::future::pending().await,
+            }
+        };
+        crate::daemon::run(config, shutdown).await
+    })?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn read_input(path: &PathBuf) -> anyhow::Result<Vec<u8>> {
