@@ -17,10 +17,10 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
 
-use bgp_proto::message::builder::{Ipv6NextHop, PathAttributes, UpdateBuilder};
+use bgp_proto::message::builder::{Ipv6NextHop, PathAttributes, UnknownAttribute, UpdateBuilder};
 use bgp_proto::message::open::{Negotiated, Open};
 use bgp_proto::message::route_refresh::{RouteRefresh, RouteRefreshSubtype};
-use bgp_proto::{Afi, AsPath, Message, Nlri, Prefix, Safi};
+use bgp_proto::{Afi, AsPath, Community, Message, Nlri, Prefix, Safi};
 use bytes::{Bytes, BytesMut};
 use tokio::sync::mpsc;
 use tracing::{debug, error, info, warn};
@@ -29,7 +29,7 @@ use crate::config::{Config, NextHopConfig, RouteConfig};
 use crate::peer::fsm::State;
 use crate::peer::session::{self, Command, PeerEvent, SessionSpec};
 use crate::peer::transport;
-use crate::rib::attrs::Session;
+use crate::rib::attrs::{PathAttrs, Session};
 use crate::rib::decision::PeerInfo;
 use crate::rib::{PeerId, Rib};
 
@@ -205,8 +205,11 @@ impl Daemon {
             .iter()
             .map(|r| (r.prefix, LocalRoute { route: r.clone() }))
             .collect();
+        let mut rib = Rib::new(config.asn);
+        // Loc-RIB changes are only needed by peers that re-export them.
+        rib.track_changes(config.peers.iter().any(|p| p.export.learned));
         Self {
-            rib: Rib::new(config.asn),
+            rib,
             config,
             peers,
             by_address,
@@ -278,7 +281,7 @@ impl Daemon {
                     s.counters.prefixes_advertised = 0;
                     s.state = State::Idle;
                 }
-                self.rib.take_changes();
+                self.export_changes().await;
             }
         }
     }
@@ -335,8 +338,7 @@ impl Daemon {
         let received = u.announced().count() as u64;
         let outcome = self.rib.apply_update(peer, &u);
         drop(u);
-        // Without kernel or re-export consumers the changes are not needed.
-        self.rib.take_changes();
+        self.export_changes().await;
         if let Some(s) = self.slot(peer) {
             s.counters.prefixes_received += received;
             if outcome.max_prefix_warning {
@@ -403,66 +405,97 @@ impl Daemon {
         let _ = slot.commands.send(Command::Send(msgs)).await;
     }
 
-    /// What we want peer `id` to have: the local routes, with the
-    /// session's next hop and our AS.
-    fn desired_out(&self, id: PeerId) -> BTreeMap<Prefix, Arc<PathAttributes>> {
-        let mut out = BTreeMap::new();
-        let Some(slot) = self.peers.get(usize::from(id).wrapping_sub(1)) else {
-            return out;
-        };
-        let Some(sess) = &slot.session else {
-            return out;
-        };
+    /// The route peer `id` should have for `prefix`: our own route for it,
+    /// else (when its export policy allows learned routes) the Loc-RIB's
+    /// best path, unless that came from the peer itself.
+    fn desired_route(
+        &self,
+        slot: &PeerSlot,
+        local: IpAddr,
+        prefix: &Prefix,
+        cache: &mut ExportCache,
+    ) -> Option<Arc<PathAttributes>> {
         let internal = slot.spec.config.asn == self.config.asn;
-        let mut cache: Vec<Arc<PathAttributes>> = Vec::new();
-        for (prefix, lr) in &self.local_routes {
-            let r = &lr.route;
-            let Some(attrs) = export_attrs(r, self.config.asn, internal, sess.local.ip()) else {
+        if let Some(lr) = self.local_routes.get(prefix) {
+            let mut key = lr.route.clone();
+            key.prefix = Prefix::V4(0, 0);
+            if let Some((_, a)) = cache.local.iter().find(|(k, _)| *k == key) {
+                return a.clone();
+            }
+            let a = export_attrs(&lr.route, self.config.asn, internal, local).map(Arc::new);
+            if a.is_none() {
                 debug!(peer = %slot.spec.config.name, %prefix, "no next hop of the prefix's family on this session");
-                continue;
-            };
-            // Share equal attribute sets so grouping finds them cheaply.
-            let attrs = match cache.iter().find(|a| ***a == attrs) {
-                Some(a) => a.clone(),
-                None => {
-                    let a = Arc::new(attrs);
-                    cache.push(a.clone());
-                    a
-                }
-            };
-            out.insert(*prefix, attrs);
+            }
+            cache.local.push((key, a.clone()));
+            return a;
         }
-        out
+        let export = &slot.spec.config.export;
+        if !export.learned {
+            return None;
+        }
+        let best = self.rib.get(prefix)?.dest.best();
+        if best.peer == slot.spec.id {
+            return None;
+        }
+        let key = Arc::as_ptr(&best.attrs) as usize;
+        if let Some(a) = cache.learned.get(&key) {
+            return a.clone();
+        }
+        let a = reexport_attrs(
+            &best.attrs,
+            self.config.asn,
+            internal,
+            local,
+            &export.strip_asns,
+        )
+        .map(Arc::new);
+        cache.learned.insert(key, a.clone());
+        a
     }
 
     /// Sends peer `id` the difference between what it has and what it
-    /// should have; with `initial`, also End-of-RIB for each family.
-    async fn sync_peer(&mut self, id: PeerId, initial: bool) {
-        let desired = self.desired_out(id);
-        let Some(slot) = self.slot(id) else {
+    /// should have, for every prefix (`None`) or the given ones; with
+    /// `initial`, also End-of-RIB for each family.
+    async fn sync_peer_prefixes(&mut self, id: PeerId, scope: Option<&[Prefix]>, initial: bool) {
+        let Some(slot) = self.peers.get(usize::from(id).wrapping_sub(1)) else {
             return;
         };
         let Some(sess) = &slot.session else {
             return;
         };
-        let ctx = sess.negotiated.tx;
-        let families = sess.negotiated.unicast_families();
+        let local = sess.local.ip();
+        let mut cache = ExportCache::default();
+        let candidates: Vec<Prefix> = match scope {
+            Some(p) => p.to_vec(),
+            None => {
+                let mut all: std::collections::BTreeSet<Prefix> =
+                    self.local_routes.keys().copied().collect();
+                all.extend(slot.adj_out.keys().copied());
+                if slot.spec.config.export.learned {
+                    all.extend(self.rib.iter().map(|(p, _)| p));
+                }
+                all.into_iter().collect()
+            }
+        };
+        let mut announce: Vec<(Prefix, Arc<PathAttributes>)> = Vec::new();
         let mut withdraw: Vec<Nlri> = Vec::new();
-        for p in slot.adj_out.keys() {
-            if !desired.contains_key(p) {
-                withdraw.push(Nlri::new(*p));
+        for p in &candidates {
+            let want = self.desired_route(slot, local, p, &mut cache);
+            match (slot.adj_out.get(p), want) {
+                (Some(have), Some(want)) if **have == *want => {}
+                (_, Some(want)) => announce.push((*p, want)),
+                (Some(_), None) => withdraw.push(Nlri::new(*p)),
+                (None, None) => {}
             }
         }
-        let changed = desired
-            .iter()
-            .filter(|(p, a)| slot.adj_out.get(p) != Some(a))
-            .map(|(p, a)| (*p, a.clone()));
-        let mut b = UpdateBuilder::new(ctx);
+        let ctx = sess.negotiated.tx;
+        let families = sess.negotiated.unicast_families();
         let name = slot.spec.config.name.clone();
+        let mut b = UpdateBuilder::new(ctx);
         if let Err(e) = b.withdraw(&withdraw) {
             warn!(peer = %name, error = %e, "cannot encode withdrawals");
         }
-        for (attrs, nlri) in group(changed) {
+        for (attrs, nlri) in group(announce.iter().cloned()) {
             if let Err(e) = b.announce(&attrs, &nlri) {
                 warn!(peer = %name, error = %e, "cannot encode routes");
             }
@@ -478,7 +511,15 @@ impl Daemon {
             }
         }
         let msgs = b.finish();
-        slot.adj_out = desired;
+        let Some(slot) = self.slot(id) else {
+            return;
+        };
+        for n in &withdraw {
+            slot.adj_out.remove(&n.prefix);
+        }
+        for (p, a) in announce {
+            slot.adj_out.insert(p, a);
+        }
         slot.counters.prefixes_advertised = slot.adj_out.len();
         if msgs.is_empty() {
             return;
@@ -488,6 +529,100 @@ impl Daemon {
             error!(peer = %name, "session task is gone");
         }
     }
+
+    /// Full resynchronisation of one peer.
+    async fn sync_peer(&mut self, id: PeerId, initial: bool) {
+        self.sync_peer_prefixes(id, None, initial).await;
+    }
+
+    /// Passes Loc-RIB changes on to the peers that re-export learned routes.
+    async fn export_changes(&mut self) {
+        let changed = self.rib.take_changes();
+        if changed.is_empty() {
+            return;
+        }
+        let ids: Vec<PeerId> = self
+            .peers
+            .iter()
+            .filter(|p| p.session.is_some() && p.spec.config.export.learned)
+            .map(|p| p.spec.id)
+            .collect();
+        for id in ids {
+            self.sync_peer_prefixes(id, Some(&changed), false).await;
+        }
+    }
+}
+
+/// Export attribute sets built during one synchronisation, shared between
+/// prefixes so that they group into few UPDATEs.
+#[derive(Default)]
+struct ExportCache {
+    local: Vec<(RouteConfig, Option<Arc<PathAttributes>>)>,
+    learned: HashMap<usize, Option<Arc<PathAttributes>>>,
+}
+
+/// The attributes of a learned route re-advertised to one peer (export
+/// policy `learned = true`): our AS prepended towards external peers, the
+/// configured ASNs stripped (Azure Route Server rejects paths holding
+/// 65515), next hop self, MED kept only inside the AS (RFC 4271 §5.1.4),
+/// NO_EXPORT / NO_ADVERTISE honoured (RFC 1997).
+fn reexport_attrs(
+    a: &PathAttrs,
+    local_asn: u32,
+    internal: bool,
+    local: IpAddr,
+    strip: &[u32],
+) -> Option<PathAttributes> {
+    if a.communities.contains(&Community::NO_ADVERTISE)
+        || (!internal && a.communities.contains(&Community::NO_EXPORT))
+    {
+        return None;
+    }
+    if internal {
+        // Without route reflection, iBGP-learned routes never go to iBGP
+        // peers (RFC 4271 §9.2); ours are all eBGP-learned or local here.
+        return None;
+    }
+    let mut as_path = a.as_path.clone();
+    for asn in strip {
+        as_path.remove_asn(*asn);
+    }
+    as_path.prepend(local_asn, 1);
+    let mut out = PathAttributes {
+        origin: a.origin,
+        as_path,
+        atomic_aggregate: a.atomic_aggregate,
+        aggregator: a.aggregator,
+        communities: a.communities.to_vec(),
+        large_communities: a.large_communities.to_vec(),
+        extended_communities: a
+            .extended_communities
+            .iter()
+            .copied()
+            .filter(|c| c.is_transitive())
+            .collect(),
+        unknown: a
+            .opaque
+            .iter()
+            .map(|o| UnknownAttribute {
+                flags: o.flags,
+                type_code: o.type_code,
+                value: o.value.to_vec(),
+            })
+            .collect(),
+        ..PathAttributes::default()
+    };
+    match (a.next_hop, local) {
+        (IpAddr::V4(_), IpAddr::V4(l)) => out.next_hop = Some(l),
+        (IpAddr::V6(_), IpAddr::V6(l)) => {
+            out.ipv6_next_hop = Some(Ipv6NextHop {
+                global: l,
+                link_local: None,
+            })
+        }
+        _ => return None,
+    }
+    Some(out)
 }
 
 /// The attributes of a local route towards one peer.

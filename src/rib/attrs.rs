@@ -81,6 +81,9 @@ impl PathAttrs {
         link_local: Option<std::net::Ipv6Addr>,
         session: Session,
     ) -> Option<Self> {
+        let internal = session == Session::Internal;
+        // RFC 7606 §7.5, §7.9, §7.10: LOCAL_PREF, ORIGINATOR_ID and
+        // CLUSTER_LIST from an external peer are discarded.
         let local_pref = match session {
             Session::Internal => u.local_pref().unwrap_or(DEFAULT_LOCAL_PREF),
             Session::External => DEFAULT_LOCAL_PREF,
@@ -110,8 +113,12 @@ impl PathAttrs {
             communities: u.communities().collect(),
             large_communities: u.large_communities().collect(),
             extended_communities: u.extended_communities().collect(),
-            originator_id: u.originator_id(),
-            cluster_list_len: u.cluster_list().count().min(255) as u8,
+            originator_id: u.originator_id().filter(|_| internal),
+            cluster_list_len: if internal {
+                u.cluster_list().count().min(255) as u8
+            } else {
+                0
+            },
             opaque,
         })
     }
