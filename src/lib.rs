@@ -5,6 +5,7 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod decode;
+pub mod lab;
 pub mod peer;
 pub mod rib;
 pub mod telemetry;
