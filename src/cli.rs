@@ -13,12 +13,19 @@ use anyhow::Context as _;
 use bgp_proto::{Context, Families};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::control::commands as control;
 use crate::decode::{self, Messages};
 
 /// nvabgp: a BGP-4 speaker for network virtual appliances in Azure.
 #[derive(Debug, Parser)]
 #[command(name = "nvabgp", version, propagate_version = true)]
 pub struct Cli {
+    /// The running agent's control socket, for the commands that talk to
+    /// it (status, neighbors, routes, ...) [default: $NVABGP_SOCKET, else
+    /// /run/nvabgp/nvabgp.sock]
+    #[arg(long, value_name = "PATH")]
+    pub socket: Option<PathBuf>,
+
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -60,6 +67,35 @@ pub enum Command {
     /// Check a configuration file and exit: 0 when it is valid, 1 with the
     /// problem and what to fix otherwise
     Check(ConfigArgs),
+
+    /// Show the running agent: version, AS, uptime, peers, RIB size, drain
+    Status(control::StatusArgs),
+
+    /// List the peers and their sessions
+    Neighbors(control::NeighborsArgs),
+
+    /// Show routes: the Loc-RIB, or one peer's Adj-RIB-In or Adj-RIB-Out
+    Routes(control::RoutesArgs),
+
+    /// Show the health checks that gate originated routes
+    Health(control::HealthArgs),
+
+    /// Originate a route, or change one already originated (one UPDATE)
+    Announce(control::AnnounceArgs),
+
+    /// Stop originating a route
+    Withdraw(control::WithdrawArgs),
+
+    /// Move an originated route (a "next hop IP" VIP) to another next hop,
+    /// in one UPDATE (no withdraw in between)
+    SetNextHop(control::SetNextHopArgs),
+
+    /// Take this node out of service: withdraw (or, with --prepend, prepend
+    /// our ASN to) every originated route
+    Drain(control::DrainArgs),
+
+    /// Put this node back in service after a drain
+    Undrain(control::UndrainArgs),
 }
 
 /// The arguments of `nvabgp run` and `nvabgp check`.
@@ -138,6 +174,15 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
+        Command::Status(args) => control::run(cli.socket.as_deref(), &args),
+        Command::Neighbors(args) => control::run(cli.socket.as_deref(), &args),
+        Command::Routes(args) => control::run(cli.socket.as_deref(), &args),
+        Command::Health(args) => control::run(cli.socket.as_deref(), &args),
+        Command::Announce(args) => control::run(cli.socket.as_deref(), &args),
+        Command::Withdraw(args) => control::run(cli.socket.as_deref(), &args),
+        Command::SetNextHop(args) => control::run(cli.socket.as_deref(), &args),
+        Command::Drain(args) => control::run(cli.socket.as_deref(), &args),
+        Command::Undrain(args) => control::run(cli.socket.as_deref(), &args),
     }
 }
 
