@@ -504,6 +504,67 @@ async fn a_daemon_that_drops_the_reply_or_answers_the_wrong_thing() {
     );
 }
 
+#[tokio::test]
+async fn connections_beyond_the_limit_are_told_so() {
+    let h = Harness::start().await;
+    let mut held = Vec::new();
+    for _ in 0..nvabgp::control::server::MAX_CONNECTIONS {
+        let mut raw = Raw::connect(&h.socket()).await;
+        // Answered: the server has accepted it and holds a slot for it.
+        assert_eq!(raw.ask(r#"{"command":"status"}"#).await["ok"], json!(true));
+        held.push(raw);
+    }
+    let mut extra = Raw::connect(&h.socket()).await;
+    let (code, message) = error_of(&extra.answer().await);
+    assert_eq!(code, "unavailable");
+    assert!(
+        message.contains("too many control connections"),
+        "{message}"
+    );
+    let mut rest = String::new();
+    assert_eq!(extra.reader.read_line(&mut rest).await.unwrap(), 0);
+    // A slot freed is a slot for the next client.
+    drop(held.pop());
+    // The server frees the slot when it sees the close; until then a
+    // connection may still be turned away (an error, not a panic).
+    let mut served = false;
+    for _ in 0..1000 {
+        let mut client = Client::connect(h.socket()).await.unwrap();
+        if client.call(&Request::Status).await.is_ok() {
+            served = true;
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    assert!(served, "no slot was freed");
+}
+
+#[test]
+fn the_readme_examples_are_valid_requests() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let section = readme
+        .split("## Control API")
+        .nth(1)
+        .expect("README.md has a Control API section");
+    let mut commands = std::collections::HashSet::new();
+    for line in section.lines().filter(|l| l.starts_with("{\"command\"")) {
+        match Request::parse(line) {
+            Ok(request) => {
+                commands.insert(request.command());
+            }
+            // The one example of an error answer.
+            Err(e) => assert!(line.contains("10.0.0.1/8"), "{line}: {e}"),
+        }
+    }
+    for command in nvabgp::control::Command::ALL {
+        assert!(
+            commands.contains(&command),
+            "no README example of {command}"
+        );
+    }
+}
+
 // ---- The socket ------------------------------------------------------------
 
 #[tokio::test]
