@@ -1,6 +1,7 @@
 //! What the lab needs from the machine, and how tests skip without it.
 
 use std::fmt;
+use std::io::Write as _;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
@@ -23,14 +24,18 @@ impl fmt::Display for SkipReason {
 
 impl SkipReason {
     /// On CI (environment `CI=true` or `CI=1`): panics. Elsewhere: prints a
-    /// banner to stderr; the test should then return.
+    /// banner to stderr, visible even when the test harness captures output;
+    /// the test should then return.
     pub fn skip_or_fail(&self, test: &str) {
         if on_ci() {
             panic!("{test}: lab prerequisite missing on CI: {self}");
         }
         let bar = "!".repeat(78);
-        eprintln!(
-            "\n{bar}\n!! SKIPPED {test}\n!! {self}\n!! (run as root with iproute2, iputils-ping, bird2, frr, gobgpd, exabgp; on CI this fails)\n{bar}\n"
+        // Straight to the stderr handle: the test harness captures (and
+        // hides, for passing tests) only what goes through `eprintln!`.
+        let _ = writeln!(
+            std::io::stderr(),
+            "\n{bar}\n!! SKIPPED {test}\n!! {self}\n!! (needs root, iproute2, iputils-ping and bird2, frr, gobgpd, exabgp; on CI this fails)\n{bar}\n"
         );
     }
 }

@@ -221,17 +221,24 @@ impl BgpSpeaker for Bird {
 
     fn announce(&mut self, announcement: Announcement) -> Result<()> {
         super::check_announcement(&announcement)?;
-        self.base
-            .announcements
-            .insert(announcement.prefix, announcement);
-        self.reconfigure()
+        let prefix = announcement.prefix;
+        let previous = self.base.announcements.insert(prefix, announcement);
+        self.reconfigure().inspect_err(|_| {
+            // Keep our state what BIRD runs.
+            match previous {
+                Some(p) => self.base.announcements.insert(prefix, p),
+                None => self.base.announcements.remove(&prefix),
+            };
+        })
     }
 
     fn withdraw(&mut self, prefix: Prefix) -> Result<()> {
-        if self.base.announcements.remove(&prefix).is_none() {
+        let Some(previous) = self.base.announcements.remove(&prefix) else {
             return Err(Error::Unsupported(format!("{prefix} is not announced")));
-        }
-        self.reconfigure()
+        };
+        self.reconfigure().inspect_err(|_| {
+            self.base.announcements.insert(prefix, previous);
+        })
     }
 
     fn announcements(&self) -> Vec<Announcement> {

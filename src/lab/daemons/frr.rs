@@ -55,16 +55,11 @@ impl Frr {
         };
         let prefixes: Vec<Prefix> = frr.base.announcements.keys().copied().collect();
         for prefix in prefixes {
-            frr.new_route_map(prefix);
+            frr.next_route_map += 1;
+            let name = format!("LAB-ANN-{}", frr.next_route_map);
+            frr.route_maps.insert(prefix, name);
         }
         Ok(frr)
-    }
-
-    fn new_route_map(&mut self, prefix: Prefix) -> String {
-        self.next_route_map += 1;
-        let name = format!("LAB-ANN-{}", self.next_route_map);
-        self.route_maps.insert(prefix, name.clone());
-        name
     }
 
     fn vty_dir(&self) -> PathBuf {
@@ -311,35 +306,35 @@ impl BgpSpeaker for Frr {
     fn announce(&mut self, announcement: Announcement) -> Result<()> {
         super::check_announcement(&announcement)?;
         let prefix = announcement.prefix;
-        let old = self.route_maps.get(&prefix).cloned();
-        let name = self.new_route_map(prefix);
+        self.next_route_map += 1;
+        let name = format!("LAB-ANN-{}", self.next_route_map);
         let mut commands = self.route_map_lines(&name, &announcement);
         commands.push("exit".into());
         commands.extend(self.router_commands(&[format!("network {prefix} route-map {name}")]));
+        // Our state changes only once FRR took the commands, so that a
+        // restart configures what FRR actually announced.
+        self.configure(commands)?;
         self.base.announcements.insert(prefix, announcement);
-        if let Err(e) = self.configure(commands) {
-            if let Some(old) = old {
-                self.route_maps.insert(prefix, old);
-            }
-            return Err(e);
-        }
-        if let Some(old) = old {
+        if let Some(old) = self.route_maps.insert(prefix, name) {
             self.configure(vec![format!("no route-map {old}")])?;
         }
         Ok(())
     }
 
     fn withdraw(&mut self, prefix: Prefix) -> Result<()> {
-        if self.base.announcements.remove(&prefix).is_none() {
+        if !self.base.announcements.contains_key(&prefix) {
             return Err(Error::Unsupported(format!("{prefix} is not announced")));
         }
         let mut commands = self.router_commands(&[format!("no network {prefix}")]);
-        if let Some(name) = self.route_maps.remove(&prefix) {
+        if let Some(name) = self.route_maps.get(&prefix) {
             commands.push("exit-address-family".into());
             commands.push("exit".into());
             commands.push(format!("no route-map {name}"));
         }
-        self.configure(commands)
+        self.configure(commands)?;
+        self.base.announcements.remove(&prefix);
+        self.route_maps.remove(&prefix);
+        Ok(())
     }
 
     fn announcements(&self) -> Vec<Announcement> {
