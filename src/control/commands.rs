@@ -47,32 +47,32 @@ pub trait ControlArgs {
 /// `nvabgp status`.
 #[derive(Debug, Clone, Args)]
 pub struct StatusArgs {
+    // --socket and --json.
     #[command(flatten)]
-    #[allow(missing_docs)]
     pub client: ClientArgs,
 }
 
 /// `nvabgp neighbors`.
 #[derive(Debug, Clone, Args)]
 pub struct NeighborsArgs {
+    // --socket and --json.
     #[command(flatten)]
-    #[allow(missing_docs)]
     pub client: ClientArgs,
 }
 
 /// `nvabgp health`.
 #[derive(Debug, Clone, Args)]
 pub struct HealthArgs {
+    // --socket and --json.
     #[command(flatten)]
-    #[allow(missing_docs)]
     pub client: ClientArgs,
 }
 
 /// `nvabgp undrain`.
 #[derive(Debug, Clone, Args)]
 pub struct UndrainArgs {
+    // --socket and --json.
     #[command(flatten)]
-    #[allow(missing_docs)]
     pub client: ClientArgs,
 }
 
@@ -97,8 +97,8 @@ pub struct RoutesArgs {
     #[arg(long, requires = "peer")]
     pub adj_out: bool,
 
+    // --socket and --json.
     #[command(flatten)]
-    #[allow(missing_docs)]
     pub client: ClientArgs,
 }
 
@@ -121,8 +121,8 @@ pub struct AnnounceArgs {
     #[arg(value_name = "ATTRIBUTE VALUE")]
     pub attributes: Vec<String>,
 
+    // --socket and --json.
     #[command(flatten)]
-    #[allow(missing_docs)]
     pub client: ClientArgs,
 }
 
@@ -133,8 +133,8 @@ pub struct WithdrawArgs {
     #[arg(value_name = "PREFIX")]
     pub prefix: Prefix,
 
+    // --socket and --json.
     #[command(flatten)]
-    #[allow(missing_docs)]
     pub client: ClientArgs,
 }
 
@@ -149,8 +149,8 @@ pub struct SetNextHopArgs {
     #[arg(value_name = "ADDRESS")]
     pub next_hop: NextHop,
 
+    // --socket and --json.
     #[command(flatten)]
-    #[allow(missing_docs)]
     pub client: ClientArgs,
 }
 
@@ -161,8 +161,8 @@ pub struct DrainArgs {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(1..=i64::from(MAX_PREPEND)))]
     pub prepend: Option<u8>,
 
+    // --socket and --json.
     #[command(flatten)]
-    #[allow(missing_docs)]
     pub client: ClientArgs,
 }
 

@@ -44,8 +44,9 @@ pub const MAX_CONNECTIONS: usize = 64;
 /// later may still take effect; the client is told so.
 pub const DAEMON_TIMEOUT: Duration = Duration::from_secs(15);
 
-/// A connection without a request for this long is closed, so idle clients
-/// cannot hold all [`MAX_CONNECTIONS`] slots.
+/// A connection without a request for this long, or that takes this long
+/// to read an answer, is closed, so idle clients cannot hold all
+/// [`MAX_CONNECTIONS`] slots.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// Group given access to the socket when it exists.
@@ -299,9 +300,18 @@ async fn connection(stream: UnixStream, handler: mpsc::Sender<ControlRequest>) {
                 }
             }
         };
-        if let Err(e) = write.write_all(&encode_reply(&reply)).await {
-            debug!(error = %e, "control connection write failed");
-            return;
+        // A client that stops reading would otherwise hold its slot for
+        // good.
+        match tokio::time::timeout(IDLE_TIMEOUT, write.write_all(&encode_reply(&reply))).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                debug!(error = %e, "control connection write failed");
+                return;
+            }
+            Err(_) => {
+                debug!("control client stopped reading, closing");
+                return;
+            }
         }
     }
 }
