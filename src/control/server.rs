@@ -367,3 +367,15 @@ async fn dispatch(
 fn gone() -> ApiError {
     ApiError::unavailable("nvabgp is shutting down: no daemon behind the control socket")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn groups_are_looked_up_by_name() {
+        assert_eq!(group_id("root"), Some(0));
+        assert_eq!(group_id("no-such-group-for-nvabgp-tests"), None);
+        assert_eq!(group_id("bad\0name"), None);
+    }
+}
