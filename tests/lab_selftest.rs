@@ -233,6 +233,29 @@ fn interop(test: &str, standin: Implementation, nva: Implementation, password: O
         );
     }
 
+    // A next-hop change at the NVA side (the "next hop IP" pattern): one
+    // replacement, seen by both instances with the communities kept.
+    let backend = Ipv4Addr::new(10, 1, 2, 10);
+    let moved = Announcement::new(prefix(TAGGED))
+        .with_next_hop(backend)
+        .with_community(TAGGED_COMMUNITY)
+        .with_large_community(TAGGED_LARGE);
+    check(speaker.announce(moved), || logs(&rs, &*speaker));
+    for instance in rs.instances() {
+        let route = check(
+            instance.wait_route_where(
+                nva_address,
+                prefix(TAGGED),
+                &|r| r.next_hop == backend,
+                TIMEOUT,
+            ),
+            || logs(&rs, &*speaker),
+        );
+        assert_eq!(route.as_path, vec![65001], "{route:?}");
+        assert_eq!(route.communities, vec![TAGGED_COMMUNITY], "{route:?}");
+        assert_eq!(route.large_communities, vec![TAGGED_LARGE], "{route:?}");
+    }
+
     // kill -9 of the second instance drops its session only; after a
     // restart it comes back with its routes.
     let second = rs.instance_mut(1).unwrap();
@@ -267,6 +290,16 @@ fn interop(test: &str, standin: Implementation, nva: Implementation, password: O
         .into_iter()
         .chain(rs.instances().iter().flat_map(|i| i.pids()))
         .collect();
+
+    // A graceful stop (SIGTERM) of the first instance also takes its
+    // session down.
+    let first = rs.instance_mut(0).unwrap();
+    first.stop();
+    assert!(!first.is_running());
+    check(
+        speaker.wait_session(rs_addresses[0], false, TIMEOUT),
+        || logs(&rs, &*speaker),
+    );
 
     drop(speaker);
     drop(rs);
