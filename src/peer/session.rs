@@ -20,6 +20,8 @@
 
 use std::collections::VecDeque;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bgp_proto::framing::Framer;
@@ -110,6 +112,15 @@ pub enum PeerEvent {
     },
 }
 
+/// Message counters a session shares with the daemon's status API.
+#[derive(Debug, Default)]
+pub struct SessionCounters {
+    /// BGP messages received, all sessions so far.
+    pub messages_in: AtomicU64,
+    /// BGP messages sent, all sessions so far.
+    pub messages_out: AtomicU64,
+}
+
 /// The static description of one session.
 #[derive(Debug, Clone)]
 pub struct SessionSpec {
@@ -121,6 +132,8 @@ pub struct SessionSpec {
     pub local_asn: u32,
     /// Our BGP identifier.
     pub router_id: Ipv4Addr,
+    /// Counters read by the status API.
+    pub counters: Arc<SessionCounters>,
 }
 
 impl SessionSpec {
@@ -163,10 +176,11 @@ struct Conn {
     /// True when we opened it.
     outgoing: bool,
     local: SocketAddr,
+    sent: Arc<SessionCounters>,
 }
 
 impl Conn {
-    fn new(stream: TcpStream, outgoing: bool) -> std::io::Result<Self> {
+    fn new(stream: TcpStream, outgoing: bool, sent: Arc<SessionCounters>) -> std::io::Result<Self> {
         let local = stream.local_addr()?;
         let (reader, writer) = stream.into_split();
         let (tx, rx) = mpsc::unbounded_channel();
@@ -178,10 +192,12 @@ impl Conn {
             buf: BytesMut::with_capacity(65536),
             outgoing,
             local,
+            sent,
         })
     }
 
     fn send(&self, b: Bytes) {
+        self.sent.messages_out.fetch_add(1, Ordering::Relaxed);
         // A closed writer means the connection is gone; the reader sees it.
         let _ = self.writer.send(b);
     }
@@ -439,7 +455,7 @@ impl Session {
                 self.on_connected(Ok(stream), false).await;
             }
             State::OpenSent | State::OpenConfirm if self.secondary.is_none() => {
-                let Ok(conn) = Conn::new(stream, false) else {
+                let Ok(conn) = Conn::new(stream, false, self.spec.counters.clone()) else {
                     return;
                 };
                 debug!(peer = %self.name(), "connection collision: second connection accepted");
@@ -453,7 +469,7 @@ impl Session {
             _ => {
                 // RFC 4271 §6.8: a connection colliding with an Established
                 // one is closed.
-                if let Ok(conn) = Conn::new(stream, false) {
+                if let Ok(conn) = Conn::new(stream, false, self.spec.counters.clone()) {
                     conn.send(encode_notification(&Notification::new(
                         ErrorCode::Cease(CeaseSubcode::ConnectionCollisionResolution),
                         Vec::new(),
@@ -471,7 +487,7 @@ impl Session {
     }
 
     async fn on_connected(&mut self, stream: std::io::Result<TcpStream>, outgoing: bool) {
-        let conn = stream.and_then(|s| Conn::new(s, outgoing));
+        let conn = stream.and_then(|s| Conn::new(s, outgoing, self.spec.counters.clone()));
         match conn {
             Ok(c) => {
                 self.conn = Some(c);
@@ -622,6 +638,10 @@ impl Session {
     }
 
     async fn on_message(&mut self, m: Bytes) {
+        self.spec
+            .counters
+            .messages_in
+            .fetch_add(1, Ordering::Relaxed);
         let decoded = match bgp_proto::decode(&m, &self.ctx) {
             Ok(d) => d,
             Err(e) => {

@@ -12,6 +12,8 @@
 //! RIB; session tasks only frame, validate and forward UPDATE bytes, which
 //! keeps keepalives and hold timers running however long an ingest takes.
 
+mod api;
+
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -26,6 +28,7 @@ use tokio::sync::mpsc;
 use tracing::{debug, error, info, warn};
 
 use crate::config::{Config, NextHopConfig, RouteConfig};
+use crate::control::{ControlRequest, ControlServer, DrainMode};
 use crate::peer::fsm::State;
 use crate::peer::session::{self, Command, PeerEvent, SessionSpec};
 use crate::peer::transport;
@@ -92,6 +95,8 @@ pub struct Daemon {
     by_address: HashMap<IpAddr, PeerId>,
     local_routes: BTreeMap<Prefix, LocalRoute>,
     started: Instant,
+    /// Maintenance drain in force.
+    drain: Option<DrainMode>,
 }
 
 /// Runs the agent until `shutdown` completes.
@@ -121,6 +126,25 @@ pub async fn run(
         }
         None => None,
     };
+    let (control_tx, mut control) = mpsc::channel::<ControlRequest>(16);
+    let socket = std::path::Path::new(&config.control_socket);
+    if let Some(dir) = socket.parent()
+        && !dir.as_os_str().is_empty()
+    {
+        // systemd's RuntimeDirectory creates it; by hand it may be missing.
+        let _ = std::fs::create_dir_all(dir);
+    }
+    let server = ControlServer::bind(socket).await.map_err(|e| {
+        anyhow::anyhow!(
+            "cannot open the control socket {}: {e} (set `control_socket` to a writable path)",
+            socket.display()
+        )
+    })?;
+    tokio::spawn(async move {
+        if let Err(e) = server.serve(control_tx).await {
+            error!(error = %e, "control socket failed");
+        }
+    });
     let (accepted_tx, mut accepted) = mpsc::channel(16);
     if let Some(l) = listener {
         tokio::spawn(accept_loop(l, accepted_tx));
@@ -133,6 +157,7 @@ pub async fn run(
         tokio::select! {
             Some(ev) = events.recv() => d.on_event(ev).await,
             Some((stream, addr)) = accepted.recv() => d.on_accept(stream, addr).await,
+            Some(req) = control.recv() => d.on_control(req).await,
             () = &mut shutdown => break,
         }
     }
@@ -186,6 +211,7 @@ impl Daemon {
                 config: p.clone(),
                 local_asn: config.asn,
                 router_id: config.router_id,
+                counters: Arc::default(),
             };
             let (tx, rx) = mpsc::channel(64);
             tokio::spawn(session::run(spec.clone(), rx, events.clone()));
@@ -215,6 +241,7 @@ impl Daemon {
             by_address,
             local_routes,
             started: Instant::now(),
+            drain: None,
         }
     }
 
@@ -418,11 +445,19 @@ impl Daemon {
         let internal = slot.spec.config.asn == self.config.asn;
         if let Some(lr) = self.local_routes.get(prefix) {
             let mut key = lr.route.clone();
+            match self.drain {
+                Some(DrainMode::Withdraw) => return None,
+                Some(DrainMode::Prepend { count }) => {
+                    key.prepend = key.prepend.saturating_add(count);
+                }
+                None => {}
+            }
+            let route = key.clone();
             key.prefix = Prefix::V4(0, 0);
             if let Some((_, a)) = cache.local.iter().find(|(k, _)| *k == key) {
                 return a.clone();
             }
-            let a = export_attrs(&lr.route, self.config.asn, internal, local).map(Arc::new);
+            let a = export_attrs(&route, self.config.asn, internal, local).map(Arc::new);
             if a.is_none() {
                 debug!(peer = %slot.spec.config.name, %prefix, "no next hop of the prefix's family on this session");
             }
