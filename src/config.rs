@@ -69,6 +69,8 @@ struct RawConfig {
     #[serde(default)]
     route: Vec<RawRoute>,
     control_socket: Option<String>,
+    #[serde(default)]
+    kernel: RawKernel,
 }
 
 #[derive(Debug, Deserialize)]
@@ -158,6 +160,8 @@ pub struct Config {
     pub routes: Vec<RouteConfig>,
     /// Path of the control socket.
     pub control_socket: String,
+    /// The kernel FIB: pinned routes and learned-route install.
+    pub kernel: KernelConfig,
 }
 
 /// One BGP neighbor.
@@ -376,6 +380,7 @@ impl Config {
         };
         let mut peers = Vec::with_capacity(raw.peer.len());
         let mut seen = HashSet::new();
+        let seen_peers: HashSet<IpAddr> = raw.peer.iter().map(|p| p.address).collect();
         for p in raw.peer {
             let what = format!("peer {}", p.address);
             if !seen.insert(p.address) {
@@ -408,6 +413,7 @@ impl Config {
             control_socket: raw
                 .control_socket
                 .unwrap_or_else(|| "/run/nvabgp/nvabgp.sock".into()),
+            kernel: validate_kernel(raw.kernel, &seen_peers)?,
         })
     }
 }
@@ -588,6 +594,420 @@ fn validate_route(r: RawRoute) -> Result<RouteConfig, ConfigError> {
         med: r.med,
         origin,
     })
+}
+
+// ---- [kernel] ---------------------------------------------------------------
+
+/// `rtm_protocol` of every route nvabgp installs; named `nvabgp` by
+/// `packaging/rt_protos.d/nvabgp.conf`. Unassigned: linux/rtnetlink.h
+/// names 0..=99 and 186..=192, and FRR's rt_protos.d takes 186..=198
+/// (196 is its staticd).
+pub const KERNEL_PROTOCOL: u8 = 200;
+/// Default metric of our routes. Routes made by hand (metric 0) and by
+/// DHCP (100 on Azure images) never share a key with ours, so
+/// `NLM_F_REPLACE` cannot hit them; the install path still refuses a key
+/// held by a foreign route (see `kernel::installer`).
+pub const KERNEL_METRIC: u32 = 20;
+/// `RT_TABLE_MAIN`.
+pub const TABLE_MAIN: u32 = 254;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawKernel {
+    install: Option<bool>,
+    table: Option<RawTable>,
+    metric: Option<u32>,
+    protocol: Option<u8>,
+    virtual_router: Option<Ipv4Addr>,
+    pin: Option<String>,
+    #[serde(default)]
+    route_server_subnets: Vec<String>,
+    pin_default: Option<bool>,
+    remove_pinned_on_stop: Option<bool>,
+    filter: Option<RawKernelFilter>,
+    #[serde(default)]
+    peer: Vec<RawKernelPeer>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum RawTable {
+    Id(u32),
+    Name(String),
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawKernelFilter {
+    default: Option<String>,
+    #[serde(default)]
+    prefix: Vec<RawPrefixRule>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawKernelPeer {
+    address: IpAddr,
+    install: Option<bool>,
+    table: Option<RawTable>,
+    metric: Option<u32>,
+    filter: Option<RawKernelFilter>,
+}
+
+/// Which routes are pinned via the Azure virtual router before any session
+/// starts, so a learned route can never become the way to a peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PinMode {
+    /// The Route Server subnets when known, else each peer address.
+    Auto,
+    /// Each Route Server subnet.
+    Subnets,
+    /// Each peer address (a /32), except peers on a connected subnet.
+    Peers,
+    /// Nothing besides the default route (if `pin_default`).
+    None,
+}
+
+/// Which learned prefixes go into the kernel: first matching rule decides.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KernelFilter {
+    /// Prefix rules, in order.
+    pub rules: Vec<PrefixRule>,
+    /// Verdict when no rule matches.
+    pub default: Verdict,
+}
+
+impl KernelFilter {
+    /// True when `p` may be installed.
+    pub fn accepts(&self, p: &Prefix) -> bool {
+        self.rules
+            .iter()
+            .find(|r| r.matches(p))
+            .map_or(self.default, |r| r.verdict)
+            == Verdict::Accept
+    }
+}
+
+impl Default for KernelFilter {
+    fn default() -> Self {
+        Self {
+            rules: Vec::new(),
+            default: Verdict::Accept,
+        }
+    }
+}
+
+/// How learned routes are installed (globally, or for one peer's routes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LearnedInstall {
+    /// Install at all (`false`: advertise-only).
+    pub install: bool,
+    /// Kernel routing table.
+    pub table: u32,
+    /// Route metric (`RTA_PRIORITY`), never 0.
+    pub metric: u32,
+    /// Prefix filter.
+    pub filter: KernelFilter,
+}
+
+/// Per-peer override of [`LearnedInstall`]; the route's best path's peer
+/// decides.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KernelPeerConfig {
+    /// The peer (one of the `[[peer]]` addresses).
+    pub address: IpAddr,
+    /// Its settings, global values filled in.
+    pub learned: LearnedInstall,
+}
+
+/// `[kernel]`: pinned routes and the install of learned routes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KernelConfig {
+    /// `rtm_protocol` of our routes.
+    pub protocol: u8,
+    /// Table of pinned routes (also the learned routes' default table).
+    pub table: u32,
+    /// Metric of pinned routes (also the learned routes' default metric).
+    pub metric: u32,
+    /// The Azure virtual router; `None`: first host of the subnet of the
+    /// interface towards the peers.
+    pub virtual_router: Option<Ipv4Addr>,
+    /// What to pin via the virtual router.
+    pub pin: PinMode,
+    /// Route Server subnets (`RouteServerSubnet`), when known.
+    pub route_server_subnets: Vec<Prefix>,
+    /// Pin the IPv4 default route via the virtual router.
+    pub pin_default: bool,
+    /// Remove pinned routes on stop too (default: they stay, so the VM
+    /// stays reachable).
+    pub remove_pinned_on_stop: bool,
+    /// Learned routes, all peers.
+    pub learned: LearnedInstall,
+    /// Learned routes, per peer.
+    pub peers: Vec<KernelPeerConfig>,
+}
+
+impl Default for KernelConfig {
+    fn default() -> Self {
+        Self {
+            protocol: KERNEL_PROTOCOL,
+            table: TABLE_MAIN,
+            metric: KERNEL_METRIC,
+            virtual_router: None,
+            pin: PinMode::Auto,
+            route_server_subnets: Vec::new(),
+            pin_default: true,
+            remove_pinned_on_stop: false,
+            learned: LearnedInstall {
+                install: true,
+                table: TABLE_MAIN,
+                metric: KERNEL_METRIC,
+                filter: KernelFilter::default(),
+            },
+            peers: Vec::new(),
+        }
+    }
+}
+
+fn kernel_table(t: RawTable, field: &str) -> Result<u32, ConfigError> {
+    match t {
+        RawTable::Name(n) if n == "main" => Ok(TABLE_MAIN),
+        RawTable::Id(id) if id != 0 && id != 255 => Ok(id),
+        RawTable::Id(id) => invalid(format!(
+            "{field} = {id}: 0 is no table and 255 is the kernel's local table; use \"main\" or 1..=4294967295 except 255"
+        )),
+        RawTable::Name(n) => invalid(format!(
+            "{field} = \"{n}\": expected \"main\" or a table number"
+        )),
+    }
+}
+
+fn kernel_metric(m: u32, field: &str) -> Result<u32, ConfigError> {
+    if m == 0 {
+        // IPv6 turns metric 0 into 1024, and a delete with metric 0 matches
+        // any metric: ours must be explicit.
+        return invalid(format!("{field} = 0: use 1 or more"));
+    }
+    Ok(m)
+}
+
+fn kernel_filter(f: RawKernelFilter, what: &str) -> Result<KernelFilter, ConfigError> {
+    let mut rules = Vec::with_capacity(f.prefix.len());
+    for r in f.prefix {
+        let prefix: Prefix = r
+            .prefix
+            .parse()
+            .map_err(|e| ConfigError::Invalid(format!("{what} prefix \"{}\": {e}", r.prefix)))?;
+        let max = if prefix.is_ipv4() { 32 } else { 128 };
+        let ge = r.ge.unwrap_or(prefix.len());
+        let le =
+            r.le.unwrap_or(if r.ge.is_some() { max } else { prefix.len() });
+        if ge < prefix.len() || ge > le || le > max {
+            return invalid(format!(
+                "{what} prefix {prefix} ge {ge} le {le}: need {} <= ge <= le <= {max}",
+                prefix.len()
+            ));
+        }
+        rules.push(PrefixRule {
+            prefix,
+            ge,
+            le,
+            verdict: parse_verdict(r.action.as_deref(), &format!("{what} prefix action"))?,
+        });
+    }
+    Ok(KernelFilter {
+        rules,
+        default: parse_verdict(f.default.as_deref(), &format!("{what}.default"))?,
+    })
+}
+
+fn validate_kernel(raw: RawKernel, peers: &HashSet<IpAddr>) -> Result<KernelConfig, ConfigError> {
+    let protocol = raw.protocol.unwrap_or(KERNEL_PROTOCOL);
+    if protocol <= 4 {
+        return invalid(format!(
+            "kernel.protocol = {protocol}: 0-4 belong to the kernel (unspec, redirect, kernel, boot, static); the default is {KERNEL_PROTOCOL}"
+        ));
+    }
+    let table = raw
+        .table
+        .map(|t| kernel_table(t, "kernel.table"))
+        .transpose()?
+        .unwrap_or(TABLE_MAIN);
+    let metric = kernel_metric(raw.metric.unwrap_or(KERNEL_METRIC), "kernel.metric")?;
+    if let Some(vr) = raw.virtual_router
+        && (vr.is_unspecified() || vr.is_broadcast() || vr.is_multicast())
+    {
+        return invalid(format!(
+            "kernel.virtual_router = \"{vr}\": not a unicast address (Azure's is the first host of the subnet, e.g. 10.1.2.1)"
+        ));
+    }
+    let pin = match raw.pin.as_deref() {
+        None | Some("auto") => PinMode::Auto,
+        Some("subnets") => PinMode::Subnets,
+        Some("peers") => PinMode::Peers,
+        Some("none") => PinMode::None,
+        Some(other) => {
+            return invalid(format!(
+                "kernel.pin = \"{other}\": expected \"auto\", \"subnets\", \"peers\" or \"none\""
+            ));
+        }
+    };
+    let mut route_server_subnets = Vec::with_capacity(raw.route_server_subnets.len());
+    for s in &raw.route_server_subnets {
+        let p: Prefix = s.parse().map_err(|e| {
+            ConfigError::Invalid(format!("kernel.route_server_subnets \"{s}\": {e}"))
+        })?;
+        if !p.is_ipv4() || p.is_default() {
+            return invalid(format!(
+                "kernel.route_server_subnets \"{p}\": expected an IPv4 subnet such as 10.1.1.0/27 (Route Server has no IPv6)"
+            ));
+        }
+        route_server_subnets.push(p);
+    }
+    if pin == PinMode::Subnets && route_server_subnets.is_empty() {
+        return invalid(
+            "kernel.pin = \"subnets\" needs kernel.route_server_subnets (e.g. [\"10.1.1.0/27\"]), or use \"auto\"",
+        );
+    }
+    let learned = LearnedInstall {
+        install: raw.install.unwrap_or(true),
+        table,
+        metric,
+        filter: kernel_filter(raw.filter.unwrap_or_default(), "kernel.filter")?,
+    };
+    let mut kernel_peers = Vec::with_capacity(raw.peer.len());
+    let mut seen = HashSet::new();
+    for p in raw.peer {
+        let what = format!("kernel.peer {}", p.address);
+        if !peers.contains(&p.address) {
+            return invalid(format!("{what}: no [[peer]] has this address"));
+        }
+        if !seen.insert(p.address) {
+            return invalid(format!("{what} is configured twice"));
+        }
+        kernel_peers.push(KernelPeerConfig {
+            address: p.address,
+            learned: LearnedInstall {
+                install: p.install.unwrap_or(learned.install),
+                table: p
+                    .table
+                    .map(|t| kernel_table(t, &format!("{what}: table")))
+                    .transpose()?
+                    .unwrap_or(learned.table),
+                metric: p
+                    .metric
+                    .map(|m| kernel_metric(m, &format!("{what}: metric")))
+                    .transpose()?
+                    .unwrap_or(learned.metric),
+                filter: match p.filter {
+                    Some(f) => kernel_filter(f, &format!("{what}: filter"))?,
+                    None => learned.filter.clone(),
+                },
+            },
+        });
+    }
+    Ok(KernelConfig {
+        protocol,
+        table,
+        metric,
+        virtual_router: raw.virtual_router,
+        pin,
+        route_server_subnets,
+        pin_default: raw.pin_default.unwrap_or(true),
+        remove_pinned_on_stop: raw.remove_pinned_on_stop.unwrap_or(false),
+        learned,
+        peers: kernel_peers,
+    })
+}
+
+#[cfg(test)]
+mod kernel_tests {
+    use super::*;
+
+    const BASE: &str =
+        "asn = 65001\nrouter_id = \"10.1.2.4\"\n[[peer]]\naddress = \"10.1.1.4\"\nasn = 65515\n";
+
+    fn parse(kernel: &str) -> Result<Config, ConfigError> {
+        Config::parse(&format!("{BASE}{kernel}"))
+    }
+
+    fn err(kernel: &str) -> String {
+        parse(kernel).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn defaults_pin_and_install_into_main() {
+        let k = parse("").unwrap().kernel;
+        assert_eq!(k, KernelConfig::default());
+        assert_eq!((k.protocol, k.table, k.metric), (200, 254, 20));
+        assert!(k.pin_default && k.learned.install && !k.remove_pinned_on_stop);
+        assert_eq!(k.pin, PinMode::Auto);
+    }
+
+    #[test]
+    fn parses_global_and_per_peer_settings() {
+        let k = parse(
+            r#"
+            [kernel]
+            table = 100
+            metric = 30
+            virtual_router = "10.1.2.1"
+            pin = "subnets"
+            route_server_subnets = ["10.1.1.0/27"]
+            pin_default = false
+            remove_pinned_on_stop = true
+            [kernel.filter]
+            default = "reject"
+            [[kernel.filter.prefix]]
+            prefix = "10.0.0.0/8"
+            le = 24
+            [[kernel.peer]]
+            address = "10.1.1.4"
+            install = false
+            table = "main"
+            "#,
+        )
+        .unwrap()
+        .kernel;
+        assert_eq!((k.table, k.metric), (100, 30));
+        assert_eq!(k.virtual_router, Some(Ipv4Addr::new(10, 1, 2, 1)));
+        assert_eq!(k.pin, PinMode::Subnets);
+        assert_eq!(k.route_server_subnets, vec!["10.1.1.0/27".parse().unwrap()]);
+        assert!(!k.pin_default && k.remove_pinned_on_stop);
+        assert!(k.learned.filter.accepts(&"10.2.0.0/16".parse().unwrap()));
+        assert!(!k.learned.filter.accepts(&"10.2.3.0/25".parse().unwrap()));
+        assert!(!k.learned.filter.accepts(&"192.0.2.0/24".parse().unwrap()));
+        let peer = &k.peers[0].learned;
+        // Per-peer values override; the rest is inherited.
+        assert!(!peer.install);
+        assert_eq!((peer.table, peer.metric), (254, 30));
+        assert_eq!(peer.filter, k.learned.filter);
+    }
+
+    #[test]
+    fn refuses_unusable_kernel_settings() {
+        assert!(err("[kernel]\ntable = 255").contains("local table"));
+        assert!(err("[kernel]\ntable = 0").contains("no table"));
+        assert!(err("[kernel]\ntable = \"mine\"").contains("\"main\""));
+        assert!(err("[kernel]\nmetric = 0").contains("1 or more"));
+        assert!(err("[kernel]\nprotocol = 4").contains("belong to the kernel"));
+        assert!(err("[kernel]\npin = \"all\"").contains("\"peers\""));
+        assert!(err("[kernel]\npin = \"subnets\"").contains("route_server_subnets"));
+        assert!(err("[kernel]\nroute_server_subnets = [\"2001:db8::/64\"]").contains("IPv4"));
+        assert!(err("[kernel]\nroute_server_subnets = [\"10.1.1.1/27\"]").contains("host bits"));
+        assert!(err("[kernel]\nvirtual_router = \"0.0.0.0\"").contains("unicast"));
+        assert!(err("[kernel]\nbogus = 1").contains("bogus"));
+        assert!(err("[[kernel.peer]]\naddress = \"10.9.9.9\"").contains("no [[peer]]"));
+        assert!(
+            err("[[kernel.peer]]\naddress = \"10.1.1.4\"\n[[kernel.peer]]\naddress = \"10.1.1.4\"")
+                .contains("twice")
+        );
+        assert!(
+            err("[kernel.filter]\n[[kernel.filter.prefix]]\nprefix = \"10.0.0.0/8\"\nge = 4")
+                .contains("ge 4")
+        );
+        assert!(err("[kernel.filter]\ndefault = \"maybe\"").contains("kernel.filter.default"));
+    }
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ pub mod config;
 pub mod control;
 pub mod daemon;
 pub mod decode;
+pub mod kernel;
 pub mod lab;
 pub mod peer;
 pub mod rib;

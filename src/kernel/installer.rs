@@ -1,0 +1,852 @@
+//! The installer thread: turns wanted states into batched netlink requests
+//! and keeps the picture of what is ours in the kernel.
+//!
+//! Write rules (see the module doc of [`super`] for why):
+//! * a key (table, prefix, metric) we do not know to be ours is written
+//!   with `NLM_F_EXCL`; `EEXIST` means a foreign route holds it: refused,
+//!   counted, left alone;
+//! * a key we installed is replaced in place (`NLM_F_REPLACE`), never
+//!   deleted and added again; a route moving to another table or metric is
+//!   added there before the old one is deleted;
+//! * deletes name our protocol, and "no such route" is success.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::{Arc, PoisonError};
+use std::time::Duration;
+
+use bgp_proto::Prefix;
+use tokio::sync::oneshot;
+use tracing::{debug, error, info, warn};
+
+use super::netlink::{InterfaceAddress, Outcome, Request, RouteKey, RouteSocket, Write};
+use super::policy::{Policy, RefusalReason, first_host, pinned_prefixes};
+use super::queue::Desired;
+use super::{KernelContext, KernelError, KernelStats, MonitorEvent, Shared};
+use crate::config::{KernelConfig, LearnedInstall};
+
+/// Prefixes taken from the queue per round. Large enough to fill several
+/// `sendmsg` batches, small enough that a `stats()` reader or a monitor
+/// event is never held up for long.
+const ROUND: usize = 4096;
+/// How often the pinned routes are checked even without a notification
+/// (IPv4 removes routes silently when their address goes away).
+const PIN_CHECK: Duration = Duration::from_secs(30);
+/// Most (reason, prefix) pairs remembered for log-once; beyond, refusals
+/// are counted every time and no longer logged.
+const LOG_ONCE_MAX: usize = 100_000;
+/// Kernel errors logged one by one before only every 10,000th is.
+const ERRORS_LOGGED: u64 = 100;
+
+/// Every table we write to.
+pub(crate) fn tables(cfg: &KernelConfig) -> Vec<u32> {
+    let mut t: Vec<u32> = [cfg.table, cfg.learned.table]
+        .into_iter()
+        .chain(cfg.peers.iter().map(|p| p.learned.table))
+        .collect();
+    t.sort_unstable();
+    t.dedup();
+    t
+}
+
+/// Every metric we write with.
+pub(crate) fn metrics(cfg: &KernelConfig) -> Vec<u32> {
+    let mut m: Vec<u32> = [cfg.metric, cfg.learned.metric]
+        .into_iter()
+        .chain(cfg.peers.iter().map(|p| p.learned.metric))
+        .collect();
+    m.sort_unstable();
+    m.dedup();
+    m
+}
+
+/// A kernel route as we want it, shared by every prefix with the same one
+/// (a full table from a Route Server has one or two).
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct Target {
+    table: u32,
+    metric: u32,
+    gateways: Vec<IpAddr>,
+    /// What it was computed from, to recompute when the context changes.
+    peer: Option<IpAddr>,
+    next_hops: Vec<IpAddr>,
+}
+
+impl Target {
+    fn key(&self, prefix: Prefix) -> RouteKey {
+        RouteKey {
+            table: self.table,
+            prefix,
+            metric: self.metric,
+        }
+    }
+
+    /// Same route in the kernel (what it was computed from aside).
+    fn same_route(&self, other: &Self) -> bool {
+        self.table == other.table && self.metric == other.metric && self.gateways == other.gateways
+    }
+
+    fn desired(&self) -> Desired {
+        Desired {
+            peer: self.peer,
+            next_hops: self.next_hops.clone(),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Pinned {
+    key: RouteKey,
+    installed: bool,
+    /// It was ours in the kernel and went away (deleted by someone).
+    lost: bool,
+}
+
+enum Decision {
+    Install(Arc<Target>),
+    Remove,
+    Refuse(RefusalReason),
+}
+
+struct Op {
+    prefix: Prefix,
+    write: Write,
+    key: RouteKey,
+    target: Arc<Target>,
+    pinned: bool,
+}
+
+/// How pinned routes are (re)written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PinWrite {
+    /// At start: replace the ones found ours, create the rest.
+    Start,
+    /// Later: create each; `EEXIST` means it is still there.
+    Check,
+}
+
+pub(crate) struct Installer {
+    cfg: KernelConfig,
+    ctx: KernelContext,
+    socket: RouteSocket,
+    shared: Arc<Shared>,
+    policy: Policy,
+    peer_settings: HashMap<IpAddr, LearnedInstall>,
+    installed: HashMap<Prefix, Arc<Target>>,
+    targets: HashSet<Arc<Target>>,
+    sweep_at: usize,
+    refused: HashMap<Prefix, (RefusalReason, Desired)>,
+    logged: HashSet<(RefusalReason, Prefix)>,
+    foreign: HashSet<RouteKey>,
+    pinned: BTreeMap<Prefix, Pinned>,
+    pinned_target: Option<Arc<Target>>,
+    stats: KernelStats,
+    outcomes: Vec<Outcome>,
+}
+
+/// The thread's body: start-up, then serve until shutdown.
+pub(crate) fn run(
+    cfg: KernelConfig,
+    ctx: KernelContext,
+    socket: RouteSocket,
+    shared: Arc<Shared>,
+    ready: oneshot::Sender<Result<(), KernelError>>,
+    done: oneshot::Sender<()>,
+) {
+    match Installer::start(cfg, ctx, socket, shared) {
+        Ok(mut installer) => {
+            let _ = ready.send(Ok(()));
+            installer.serve();
+        }
+        Err(e) => {
+            let _ = ready.send(Err(e));
+        }
+    }
+    let _ = done.send(());
+}
+
+impl Installer {
+    fn start(
+        cfg: KernelConfig,
+        ctx: KernelContext,
+        socket: RouteSocket,
+        shared: Arc<Shared>,
+    ) -> Result<Self, KernelError> {
+        let peer_settings = cfg
+            .peers
+            .iter()
+            .map(|p| (p.address, p.learned.clone()))
+            .collect();
+        let mut me = Self {
+            policy: Policy {
+                peers: ctx.peers.clone(),
+                originated: ctx.originated.iter().copied().collect(),
+                ..Policy::default()
+            },
+            cfg,
+            ctx,
+            socket,
+            shared,
+            peer_settings,
+            installed: HashMap::new(),
+            targets: HashSet::new(),
+            sweep_at: 1024,
+            refused: HashMap::new(),
+            logged: HashSet::new(),
+            foreign: HashSet::new(),
+            pinned: BTreeMap::new(),
+            pinned_target: None,
+            stats: KernelStats::default(),
+            outcomes: Vec::new(),
+        };
+        let addresses = me
+            .socket
+            .dump_addresses()
+            .map_err(|source| KernelError::Dump {
+                what: "addresses",
+                source,
+            })?;
+        me.apply_addresses(&addresses);
+        let mut subnets = me.cfg.route_server_subnets.clone();
+        subnets.extend(me.ctx.route_server_subnets.iter().filter(|p| p.is_ipv4()));
+        let pinned = pinned_prefixes(
+            me.cfg.pin,
+            &subnets,
+            &me.ctx.peers,
+            &me.policy.connected,
+            me.cfg.pin_default,
+        );
+        let virtual_router = match me.cfg.virtual_router {
+            Some(v) => Ok(v),
+            None => me.derive_virtual_router(&addresses),
+        };
+        let virtual_router = match virtual_router {
+            Ok(v) => Some(v),
+            Err(why) if !pinned.is_empty() => return Err(KernelError::VirtualRouter(why)),
+            Err(why) => {
+                warn!(%why, "no Azure virtual router: learned routes with an off-subnet next hop will be refused");
+                None
+            }
+        };
+        me.policy.virtual_router = virtual_router;
+        me.stats.virtual_router = virtual_router;
+        me.policy.pinned = pinned.clone();
+        if let Some(vr) = virtual_router {
+            me.pinned_target = Some(me.intern(Target {
+                table: me.cfg.table,
+                metric: me.cfg.metric,
+                gateways: vec![IpAddr::V4(vr)],
+                peer: None,
+                next_hops: Vec::new(),
+            }));
+        }
+        for prefix in pinned {
+            let key = RouteKey {
+                table: me.cfg.table,
+                prefix,
+                metric: me.cfg.metric,
+            };
+            me.pinned.insert(
+                prefix,
+                Pinned {
+                    key,
+                    installed: false,
+                    lost: false,
+                },
+            );
+        }
+        me.purge()?;
+        me.write_pinned(PinWrite::Start, None);
+        info!(
+            virtual_router = ?me.policy.virtual_router,
+            pinned = me.pinned.values().filter(|p| p.installed).count(),
+            wanted = me.pinned.len(),
+            purged = me.stats.purged,
+            table = me.cfg.table,
+            protocol = me.cfg.protocol,
+            "kernel routes ready"
+        );
+        me.publish();
+        Ok(me)
+    }
+
+    /// The first host of the subnet of the interface that holds our local
+    /// address, or else of the interface the kernel uses towards the peers.
+    fn derive_virtual_router(
+        &mut self,
+        addresses: &[InterfaceAddress],
+    ) -> Result<Ipv4Addr, String> {
+        let on_interface = |index: u32| {
+            addresses.iter().find_map(|a| match a.address {
+                IpAddr::V4(v4) if a.index == index && !v4.is_loopback() => {
+                    first_host(v4, a.prefix_len)
+                }
+                _ => None,
+            })
+        };
+        for local in &self.ctx.local_addresses {
+            if let Some(a) = addresses.iter().find(|a| a.address == *local)
+                && let IpAddr::V4(v4) = a.address
+            {
+                return first_host(v4, a.prefix_len)
+                    .ok_or_else(|| format!("{v4}/{} has no first host to use", a.prefix_len));
+            }
+        }
+        let Some(peer) = self.ctx.peers.iter().find(|p| p.is_ipv4()).copied() else {
+            return Err("no IPv4 local address or peer to find the NVA interface by".into());
+        };
+        match self.socket.route_get(peer) {
+            Ok(Some(index)) => on_interface(index).ok_or_else(|| {
+                format!("the interface towards {peer} (index {index}) has no IPv4 subnet")
+            }),
+            Ok(None) => Err(format!("no route towards peer {peer}")),
+            Err(e) => Err(format!("route lookup towards {peer} failed: {e}")),
+        }
+    }
+
+    fn apply_addresses(&mut self, addresses: &[InterfaceAddress]) {
+        self.policy.local = addresses.iter().map(|a| a.address).collect();
+        self.policy
+            .local
+            .extend(self.ctx.local_addresses.iter().copied());
+        let mut connected: Vec<Prefix> = addresses
+            .iter()
+            .filter(|a| match a.address {
+                IpAddr::V4(v4) => !v4.is_loopback(),
+                // Link-local subnets exist on every interface: a next hop
+                // there needs an interface we do not know.
+                IpAddr::V6(v6) => !v6.is_loopback() && (v6.segments()[0] & 0xffc0) != 0xfe80,
+            })
+            .filter_map(InterfaceAddress::subnet)
+            .collect();
+        connected.sort();
+        connected.dedup();
+        self.policy.connected = connected;
+    }
+
+    fn intern(&mut self, target: Target) -> Arc<Target> {
+        if let Some(t) = self.targets.get(&target) {
+            return Arc::clone(t);
+        }
+        if self.targets.len() >= self.sweep_at {
+            self.targets.retain(|t| Arc::strong_count(t) > 1);
+            self.sweep_at = (self.targets.len() * 2).max(1024);
+        }
+        let t = Arc::new(target);
+        self.targets.insert(Arc::clone(&t));
+        t
+    }
+
+    /// Removes routes of our protocol left by an earlier run, except the
+    /// pinned ones, which are kept and replaced in place.
+    fn purge(&mut self) -> Result<(), KernelError> {
+        let mut stale = Vec::new();
+        for table in tables(&self.cfg) {
+            let routes = self
+                .socket
+                .dump_routes(table, self.cfg.protocol)
+                .map_err(|source| KernelError::Dump {
+                    what: "routes",
+                    source,
+                })?;
+            for route in routes {
+                if route.tos != 0 {
+                    continue;
+                }
+                if let Some(p) = self.pinned.get_mut(&route.key.prefix)
+                    && p.key == route.key
+                {
+                    p.installed = true;
+                    continue;
+                }
+                stale.push(route.key);
+            }
+        }
+        if stale.is_empty() {
+            return Ok(());
+        }
+        let requests: Vec<Request<'_>> = stale
+            .iter()
+            .map(|key| Request {
+                write: Write::Delete,
+                key: *key,
+                gateways: &[],
+            })
+            .collect();
+        let mut outcomes = std::mem::take(&mut self.outcomes);
+        self.socket.execute(&requests, &mut outcomes);
+        for (key, outcome) in stale.iter().zip(&outcomes) {
+            match outcome {
+                Ok(()) | Err(libc::ESRCH | libc::ENOENT) => self.stats.purged += 1,
+                Err(e) => self.kernel_error("purge", key, *e),
+            }
+        }
+        self.outcomes = outcomes;
+        info!(
+            removed = self.stats.purged,
+            "removed stale routes of our protocol left by an earlier run"
+        );
+        Ok(())
+    }
+
+    /// Writes the pinned routes (`only`: just this prefix).
+    fn write_pinned(&mut self, how: PinWrite, only: Option<Prefix>) {
+        let Some(target) = self.pinned_target.clone() else {
+            return;
+        };
+        let ops: Vec<Op> = self
+            .pinned
+            .iter()
+            .filter(|(prefix, _)| only.is_none_or(|o| o == **prefix))
+            .map(|(prefix, p)| Op {
+                prefix: *prefix,
+                write: if how == PinWrite::Start && p.installed {
+                    Write::Replace
+                } else {
+                    Write::Create
+                },
+                key: p.key,
+                target: Arc::clone(&target),
+                pinned: true,
+            })
+            .collect();
+        self.execute(ops, how == PinWrite::Check);
+    }
+
+    fn serve(&mut self) {
+        let mut round = Vec::with_capacity(ROUND);
+        loop {
+            let mut timed_out = false;
+            let (events, overrun, originated, shutdown) = {
+                let mut inner = self.shared.lock();
+                while inner.pending.is_empty()
+                    && inner.events.is_empty()
+                    && !inner.overrun
+                    && inner.originated.is_none()
+                    && inner.shutdown.is_none()
+                {
+                    let (guard, wait) = self
+                        .shared
+                        .wake
+                        .wait_timeout(inner, PIN_CHECK)
+                        .unwrap_or_else(PoisonError::into_inner);
+                    inner = guard;
+                    if wait.timed_out() {
+                        timed_out = true;
+                        break;
+                    }
+                }
+                if inner.shutdown.is_none() {
+                    inner.pending.take(ROUND, &mut round);
+                }
+                (
+                    std::mem::take(&mut inner.events),
+                    std::mem::replace(&mut inner.overrun, false),
+                    inner.originated.take(),
+                    inner.shutdown,
+                )
+            };
+            if let Some(remove_pinned) = shutdown {
+                self.shutdown(remove_pinned);
+                return;
+            }
+            if overrun {
+                self.stats.monitor_overruns += 1;
+                warn!("route monitor lost notifications; re-checking pinned routes");
+                self.write_pinned(PinWrite::Check, None);
+            }
+            if !events.is_empty() {
+                self.on_events(events);
+            }
+            if let Some(originated) = originated {
+                self.policy.originated = originated.into_iter().collect();
+                self.reevaluate();
+            }
+            if !round.is_empty() {
+                let work = std::mem::take(&mut round);
+                self.process(work);
+            }
+            if timed_out {
+                self.write_pinned(PinWrite::Check, None);
+            }
+            self.publish();
+        }
+    }
+
+    fn settings(&self, peer: Option<IpAddr>) -> &LearnedInstall {
+        peer.and_then(|p| self.peer_settings.get(&p))
+            .unwrap_or(&self.cfg.learned)
+    }
+
+    fn decide(&mut self, prefix: &Prefix, desired: &Desired) -> Decision {
+        if desired.next_hops.is_empty() {
+            return Decision::Remove;
+        }
+        let settings = self.settings(desired.peer);
+        if !settings.install || !settings.filter.accepts(prefix) {
+            return Decision::Remove;
+        }
+        let (table, metric) = (settings.table, settings.metric);
+        match self.policy.evaluate(prefix, &desired.next_hops) {
+            Err(reason) => Decision::Refuse(reason),
+            Ok(gateways) => Decision::Install(self.intern(Target {
+                table,
+                metric,
+                gateways,
+                peer: desired.peer,
+                next_hops: desired.next_hops.clone(),
+            })),
+        }
+    }
+
+    /// Counts and logs a refusal, once per (reason, prefix).
+    fn refuse(&mut self, prefix: Prefix, reason: RefusalReason) {
+        if self.logged.len() >= LOG_ONCE_MAX {
+            self.stats.refused[reason.index()] += 1;
+            return;
+        }
+        if self.logged.insert((reason, prefix)) {
+            self.stats.refused[reason.index()] += 1;
+            warn!(%prefix, %reason, "learned route kept out of the kernel");
+            if self.logged.len() == LOG_ONCE_MAX {
+                warn!("too many refused routes to log each; counting only from now on");
+            }
+        }
+    }
+
+    fn kernel_error(&mut self, what: &str, key: &RouteKey, errno: i32) {
+        self.stats.errors += 1;
+        if self.stats.errors <= ERRORS_LOGGED || self.stats.errors % 10_000 == 0 {
+            let error = std::io::Error::from_raw_os_error(errno);
+            warn!(
+                prefix = %key.prefix, table = key.table, metric = key.metric, %error,
+                errors = self.stats.errors, "kernel refused a route {what}"
+            );
+        }
+    }
+
+    /// Plans and writes the changes for a round of prefixes.
+    fn process(&mut self, work: Vec<(Prefix, Desired)>) {
+        let mut ops = Vec::with_capacity(work.len());
+        for (prefix, desired) in work {
+            self.plan(prefix, desired, &mut ops);
+        }
+        if !ops.is_empty() {
+            self.execute(ops, false);
+        }
+    }
+
+    fn plan(&mut self, prefix: Prefix, desired: Desired, ops: &mut Vec<Op>) {
+        let old = self.installed.get(&prefix).cloned();
+        let delete_old = |ops: &mut Vec<Op>, old: &Arc<Target>| {
+            ops.push(Op {
+                prefix,
+                write: Write::Delete,
+                key: old.key(prefix),
+                target: Arc::clone(old),
+                pinned: false,
+            });
+        };
+        match self.decide(&prefix, &desired) {
+            Decision::Remove => {
+                self.refused.remove(&prefix);
+                if let Some(old) = &old {
+                    delete_old(ops, old);
+                }
+            }
+            Decision::Refuse(reason) => {
+                self.refuse(prefix, reason);
+                self.refused.insert(prefix, (reason, desired));
+                if let Some(old) = &old {
+                    delete_old(ops, old);
+                }
+            }
+            Decision::Install(target) => {
+                let key = target.key(prefix);
+                match &old {
+                    Some(old) if old.same_route(&target) => {
+                        self.refused.remove(&prefix);
+                        // Nothing changes in the kernel; remember what it
+                        // was computed from.
+                        self.installed.insert(prefix, target);
+                    }
+                    _ if self.foreign.contains(&key) => {
+                        self.refuse(prefix, RefusalReason::ForeignRoute);
+                        self.refused
+                            .insert(prefix, (RefusalReason::ForeignRoute, desired));
+                        if let Some(old) = old.as_ref().filter(|o| o.key(prefix) != key) {
+                            delete_old(ops, old);
+                        }
+                    }
+                    Some(old) if old.key(prefix) == key => {
+                        self.refused.remove(&prefix);
+                        ops.push(Op {
+                            prefix,
+                            write: Write::Replace,
+                            key,
+                            target,
+                            pinned: false,
+                        });
+                    }
+                    _ => {
+                        self.refused.remove(&prefix);
+                        // Make before break when moving to another table
+                        // or metric.
+                        ops.push(Op {
+                            prefix,
+                            write: Write::Create,
+                            key,
+                            target,
+                            pinned: false,
+                        });
+                        if let Some(old) = &old {
+                            delete_old(ops, old);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Sends `ops`, applies each outcome; requests whose acknowledgement
+    /// was lost are sent once more. `exists_is_ours`: `EEXIST` on a create
+    /// means the route is still there (pinned checks, retries).
+    fn execute(&mut self, ops: Vec<Op>, exists_is_ours: bool) {
+        let requests: Vec<Request<'_>> = ops
+            .iter()
+            .map(|op| Request {
+                write: op.write,
+                key: op.key,
+                gateways: &op.target.gateways,
+            })
+            .collect();
+        let mut outcomes = std::mem::take(&mut self.outcomes);
+        self.socket.execute(&requests, &mut outcomes);
+        drop(requests);
+        let mut uncertain = Vec::new();
+        for (op, outcome) in ops.into_iter().zip(outcomes.iter().copied()) {
+            match outcome {
+                Err(libc::ENOBUFS | libc::ETIMEDOUT) if !exists_is_ours => uncertain.push(op),
+                outcome => self.apply(op, outcome, exists_is_ours),
+            }
+        }
+        self.outcomes = outcomes;
+        if !uncertain.is_empty() {
+            warn!(
+                requests = uncertain.len(),
+                "lost netlink acknowledgements; sending those requests again"
+            );
+            self.execute(uncertain, true);
+        }
+    }
+
+    fn apply(&mut self, op: Op, outcome: Outcome, exists_is_ours: bool) {
+        match (op.write, outcome) {
+            (Write::Create | Write::Replace, Ok(())) => {
+                self.stats.writes += 1;
+                if op.pinned {
+                    if let Some(p) = self.pinned.get_mut(&op.prefix) {
+                        if exists_is_ours && (p.installed || p.lost) {
+                            // Deleted by someone (or gone silently, as IPv4
+                            // does when an address goes away).
+                            self.stats.restored += 1;
+                            warn!(prefix = %op.prefix, "pinned route was missing; put back");
+                        } else if exists_is_ours {
+                            info!(prefix = %op.prefix, "pinned route installed");
+                        }
+                        p.installed = true;
+                        p.lost = false;
+                    }
+                } else {
+                    self.installed.insert(op.prefix, op.target);
+                }
+            }
+            (Write::Create, Err(libc::EEXIST)) if exists_is_ours => {
+                if op.pinned {
+                    if let Some(p) = self.pinned.get_mut(&op.prefix) {
+                        p.installed = true;
+                        p.lost = false;
+                    }
+                } else {
+                    self.installed.insert(op.prefix, op.target);
+                }
+            }
+            (Write::Create, Err(libc::EEXIST)) => {
+                // A route of another protocol holds the key.
+                self.foreign.insert(op.key);
+                self.refuse(op.prefix, RefusalReason::ForeignRoute);
+                if !op.pinned {
+                    self.refused.insert(
+                        op.prefix,
+                        (RefusalReason::ForeignRoute, op.target.desired()),
+                    );
+                }
+            }
+            (Write::Delete, Ok(()) | Err(libc::ESRCH | libc::ENOENT)) => {
+                if outcome.is_ok() {
+                    self.stats.writes += 1;
+                }
+                if op.pinned {
+                    if let Some(p) = self.pinned.get_mut(&op.prefix) {
+                        p.installed = false;
+                    }
+                } else if self
+                    .installed
+                    .get(&op.prefix)
+                    .is_some_and(|t| t.key(op.prefix) == op.key)
+                {
+                    self.installed.remove(&op.prefix);
+                }
+            }
+            (write, Err(errno)) => {
+                let what = match write {
+                    Write::Create => "add",
+                    Write::Replace => "replace",
+                    Write::Delete => "delete",
+                };
+                self.kernel_error(what, &op.key, errno);
+            }
+        }
+    }
+
+    fn on_events(&mut self, events: Vec<MonitorEvent>) {
+        let mut redo = Vec::new();
+        let mut addresses_changed = false;
+        let mut restore_pinned = Vec::new();
+        for event in events {
+            match event {
+                MonitorEvent::OursDeleted(key) => {
+                    if let Some(p) = self.pinned.get_mut(&key.prefix)
+                        && p.key == key
+                    {
+                        if p.installed {
+                            p.installed = false;
+                            p.lost = true;
+                            warn!(prefix = %key.prefix, "pinned route was deleted; putting it back");
+                            restore_pinned.push(key.prefix);
+                        }
+                    } else if let Some(t) = self.installed.get(&key.prefix).cloned()
+                        && t.key(key.prefix) == key
+                    {
+                        self.installed.remove(&key.prefix);
+                        self.stats.restored += 1;
+                        info!(prefix = %key.prefix, "learned route was deleted by someone else; putting it back");
+                        redo.push((key.prefix, t.desired()));
+                    }
+                }
+                MonitorEvent::ForeignAdded { key, replaced } => {
+                    self.foreign.insert(key);
+                    if !replaced {
+                        continue;
+                    }
+                    if let Some(p) = self.pinned.get_mut(&key.prefix)
+                        && p.key == key
+                        && p.installed
+                    {
+                        p.installed = false;
+                        warn!(prefix = %key.prefix, "pinned route replaced by a route of another protocol; leaving it alone");
+                    } else if let Some(t) = self.installed.get(&key.prefix).cloned()
+                        && t.key(key.prefix) == key
+                    {
+                        self.installed.remove(&key.prefix);
+                        self.refuse(key.prefix, RefusalReason::ForeignRoute);
+                        self.refused
+                            .insert(key.prefix, (RefusalReason::ForeignRoute, t.desired()));
+                    }
+                }
+                MonitorEvent::ForeignDeleted(key) => {
+                    if !self.foreign.remove(&key) {
+                        continue;
+                    }
+                    if self.pinned.get(&key.prefix).is_some_and(|p| p.key == key) {
+                        restore_pinned.push(key.prefix);
+                    } else if let Some((RefusalReason::ForeignRoute, desired)) =
+                        self.refused.get(&key.prefix)
+                    {
+                        redo.push((key.prefix, desired.clone()));
+                    }
+                }
+                MonitorEvent::AddressesChanged => addresses_changed = true,
+            }
+        }
+        for prefix in restore_pinned {
+            self.write_pinned(PinWrite::Check, Some(prefix));
+        }
+        if !redo.is_empty() {
+            self.process(redo);
+        }
+        if addresses_changed {
+            match self.socket.dump_addresses() {
+                Ok(addresses) => {
+                    self.apply_addresses(&addresses);
+                    debug!(addresses = addresses.len(), "addresses changed");
+                    self.reevaluate();
+                    self.write_pinned(PinWrite::Check, None);
+                }
+                Err(e) => error!(error = %e, "cannot read addresses after a change"),
+            }
+        }
+    }
+
+    /// Re-checks every installed and refused route against the policy
+    /// (after our prefixes or addresses changed).
+    fn reevaluate(&mut self) {
+        let mut work: Vec<(Prefix, Desired)> = self
+            .installed
+            .iter()
+            .map(|(p, t)| (*p, t.desired()))
+            .collect();
+        work.extend(self.refused.iter().map(|(p, (_, d))| (*p, d.clone())));
+        while !work.is_empty() {
+            let rest = work.split_off(work.len().saturating_sub(ROUND));
+            self.process(rest);
+        }
+    }
+
+    fn shutdown(&mut self, remove_pinned: bool) {
+        self.shared.lock().pending.clear();
+        let mut ops: Vec<Op> = self
+            .installed
+            .iter()
+            .map(|(prefix, t)| Op {
+                prefix: *prefix,
+                write: Write::Delete,
+                key: t.key(*prefix),
+                target: Arc::clone(t),
+                pinned: false,
+            })
+            .collect();
+        let learned = ops.len();
+        if remove_pinned && let Some(target) = &self.pinned_target {
+            ops.extend(
+                self.pinned
+                    .iter()
+                    .filter(|(_, p)| p.installed)
+                    .map(|(prefix, p)| Op {
+                        prefix: *prefix,
+                        write: Write::Delete,
+                        key: p.key,
+                        target: Arc::clone(target),
+                        pinned: true,
+                    }),
+            );
+        }
+        self.execute(ops, false);
+        info!(
+            learned,
+            left = self.installed.len(),
+            pinned_kept = !remove_pinned,
+            "kernel routes removed on stop"
+        );
+        self.publish();
+    }
+
+    fn publish(&mut self) {
+        self.stats.installed = self.installed.len();
+        self.stats.pinned = self.pinned.values().filter(|p| p.installed).count();
+        self.stats.pinned_wanted = self.pinned.len();
+        self.stats.refused_now = self.refused.len();
+        let stats = self.stats.clone();
+        self.shared.lock().stats = stats;
+    }
+}

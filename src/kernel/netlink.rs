@@ -1,0 +1,723 @@
+//! The rtnetlink layer: sockets, batched route requests with every
+//! acknowledgement checked, and the few dumps the kernel module needs.
+//!
+//! Why not the `rtnetlink` crate: its request handles send one message and
+//! await its answer through a connection task, so a million routes cost a
+//! million channel round trips and as many `sendmsg` calls. Installing a
+//! full table fast needs many requests per `sendmsg` (the kernel handles
+//! every message of one `sendmsg` before it returns) and acknowledgements
+//! matched back to their request by sequence number. That is this file:
+//! `netlink-sys` for the socket and `netlink-packet-route` for the message
+//! codec, so no byte layout is written by hand.
+
+use std::io;
+use std::net::IpAddr;
+use std::os::fd::AsRawFd;
+use std::time::Duration;
+
+use bgp_proto::Prefix;
+use netlink_packet_core::{
+    NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REPLACE, NLM_F_REQUEST, NLMSG_DONE,
+    NLMSG_ERROR, NetlinkBuffer, NetlinkHeader, NetlinkMessage, NetlinkPayload, Parseable,
+};
+use netlink_packet_route::address::{AddressAttribute, AddressMessage};
+use netlink_packet_route::route::{
+    RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteNextHop, RouteProtocol,
+    RouteScope, RouteType,
+};
+use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
+use netlink_sys::Socket;
+use netlink_sys::protocols::NETLINK_ROUTE;
+
+/// `RTM_NEWROUTE` and friends (linux/rtnetlink.h).
+pub(crate) const RTM_NEWADDR: u16 = 20;
+pub(crate) const RTM_DELADDR: u16 = 21;
+pub(crate) const RTM_NEWROUTE: u16 = 24;
+pub(crate) const RTM_DELROUTE: u16 = 25;
+
+/// `RT_TABLE_MAIN`.
+pub const TABLE_MAIN: u32 = 254;
+
+/// Requests per `sendmsg`. Every acknowledgement is its own socket buffer
+/// in our receive queue (about 1 KiB of accounting each); the batch must fit
+/// the receive buffer or acknowledgements are dropped (`ENOBUFS`).
+const BATCH_MAX: usize = 1024;
+/// Bytes per `sendmsg`; well under the default `wmem_max`, which caps a
+/// netlink datagram (`EMSGSIZE` beyond the send buffer).
+const BATCH_BYTES: usize = 96 * 1024;
+/// Receive buffer asked for with `SO_RCVBUFFORCE` (root, or
+/// `CAP_NET_ADMIN`, which installing routes needs anyway).
+const RECEIVE_BUFFER: usize = 8 << 20;
+/// How long to wait for the kernel's acknowledgements before giving up on
+/// a batch; the kernel answers within the `sendmsg` call, so this only
+/// fires when acknowledgements were lost.
+const ACK_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What identifies a route to the kernel: table, destination and metric
+/// (TOS is always 0 here). Two routes with the same key cannot both be
+/// used; `NLM_F_REPLACE` overwrites whichever has the key, of any protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RouteKey {
+    /// Routing table.
+    pub table: u32,
+    /// Destination.
+    pub prefix: Prefix,
+    /// `RTA_PRIORITY`.
+    pub metric: u32,
+}
+
+/// How a route is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Write {
+    /// `NLM_F_CREATE | NLM_F_EXCL`: fails with `EEXIST` when any route, ours
+    /// or not, holds the key. Used whenever we do not know the key is ours.
+    Create,
+    /// `NLM_F_CREATE | NLM_F_REPLACE`: overwrites the route with the key in
+    /// place (no moment without a route). Only for keys we installed.
+    Replace,
+    /// `RTM_DELROUTE` restricted to our protocol, so a foreign route with the
+    /// same key is never removed.
+    Delete,
+}
+
+/// One route request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request<'a> {
+    /// What to do.
+    pub write: Write,
+    /// Which route.
+    pub key: RouteKey,
+    /// Gateways (one: `RTA_GATEWAY`; several: `RTA_MULTIPATH`); ignored
+    /// for deletes.
+    pub gateways: &'a [IpAddr],
+}
+
+/// A route read from the kernel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KernelRoute {
+    /// Table, destination, metric.
+    pub key: RouteKey,
+    /// `rtm_protocol`.
+    pub protocol: u8,
+    /// Unicast routes only are ours; others (local, broadcast) are skipped.
+    pub unicast: bool,
+    /// Gateways, single or multipath.
+    pub gateways: Vec<IpAddr>,
+    /// TOS (routes with a TOS never collide with ours).
+    pub tos: u8,
+}
+
+/// An address of an interface.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InterfaceAddress {
+    /// Interface index.
+    pub index: u32,
+    /// The address.
+    pub address: IpAddr,
+    /// Its prefix length.
+    pub prefix_len: u8,
+}
+
+impl InterfaceAddress {
+    /// The subnet the address is on.
+    pub fn subnet(&self) -> Option<Prefix> {
+        Prefix::new(self.address, self.prefix_len).ok()
+    }
+}
+
+/// The outcome of one request: `Ok` or the errno the kernel answered.
+pub type Outcome = Result<(), i32>;
+
+/// A netlink socket for requests (not subscribed to any group).
+pub struct RouteSocket {
+    socket: Socket,
+    port: u32,
+    sequence: u32,
+    protocol: u8,
+    send: Vec<u8>,
+    receive: Vec<u8>,
+}
+
+fn family(prefix: &Prefix) -> AddressFamily {
+    if prefix.is_ipv4() {
+        AddressFamily::Inet
+    } else {
+        AddressFamily::Inet6
+    }
+}
+
+fn force_receive_buffer(socket: &Socket, bytes: usize) {
+    let size = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
+    // SAFETY: a valid fd, and a pointer to a live c_int of the size passed.
+    let rc = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUFFORCE,
+            (&raw const size).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        // Without CAP_NET_ADMIN: the plain option, capped by rmem_max.
+        let _ = socket.set_rx_buf_sz(size);
+    }
+}
+
+/// Opens a route socket bound to a kernel-chosen port.
+fn open(receive_buffer: usize) -> io::Result<(Socket, u32)> {
+    let mut socket = Socket::new(NETLINK_ROUTE)?;
+    let address = socket.bind_auto()?;
+    force_receive_buffer(&socket, receive_buffer);
+    // Extended acknowledgements carry the kernel's reason text; harmless
+    // where unsupported.
+    let _ = socket.set_ext_ack(true);
+    // Acknowledgements without the echoed request: smaller, so more fit.
+    let _ = socket.set_cap_ack(true);
+    Ok((socket, address.port_number()))
+}
+
+impl RouteSocket {
+    /// Opens the request socket; routes it writes carry `protocol`.
+    pub fn open(protocol: u8) -> io::Result<Self> {
+        let (socket, port) = open(RECEIVE_BUFFER)?;
+        // Lets dumps be filtered by table and protocol in the kernel
+        // (Linux 4.20+); we filter again ourselves, so failure is harmless.
+        let _ = socket.set_netlink_get_strict_chk(true);
+        socket2::SockRef::from(&socket).set_read_timeout(Some(ACK_TIMEOUT))?;
+        Ok(Self {
+            socket,
+            port,
+            sequence: 1,
+            protocol,
+            send: Vec::with_capacity(BATCH_BYTES + 4096),
+            receive: vec![0; 64 * 1024],
+        })
+    }
+
+    /// Our netlink port id: notifications caused by our own requests carry it.
+    pub fn port(&self) -> u32 {
+        self.port
+    }
+
+    fn next_sequence(&mut self, count: usize) -> u32 {
+        let base = self.sequence;
+        // Sequence numbers only need to be unique among requests in flight.
+        self.sequence = self
+            .sequence
+            .wrapping_add(u32::try_from(count).unwrap_or(u32::MAX))
+            .max(1);
+        base
+    }
+
+    fn route_message(&self, request: &Request<'_>) -> (u16, u16, RouteMessage) {
+        let key = &request.key;
+        let mut header = RouteHeader {
+            address_family: family(&key.prefix),
+            destination_prefix_length: key.prefix.len(),
+            table: u8::try_from(key.table).unwrap_or(RouteHeader::RT_TABLE_UNSPEC),
+            protocol: RouteProtocol::from(self.protocol),
+            ..RouteHeader::default()
+        };
+        let mut attributes = Vec::with_capacity(4);
+        attributes.push(RouteAttribute::Destination(RouteAddress::from(
+            key.prefix.addr(),
+        )));
+        attributes.push(RouteAttribute::Table(key.table));
+        attributes.push(RouteAttribute::Priority(key.metric));
+        let (kind, flags) = match request.write {
+            Write::Delete => {
+                // Scope "nowhere" matches a route of any scope (as `ip route
+                // del` does); the protocol restricts the match to ours.
+                header.scope = RouteScope::NoWhere;
+                header.kind = RouteType::Unicast;
+                (RTM_DELROUTE, 0)
+            }
+            Write::Create | Write::Replace => {
+                header.scope = RouteScope::Universe;
+                header.kind = RouteType::Unicast;
+                match request.gateways {
+                    [one] => attributes.push(RouteAttribute::Gateway(RouteAddress::from(*one))),
+                    many => attributes.push(RouteAttribute::MultiPath(
+                        many.iter()
+                            .map(|g| {
+                                let mut hop = RouteNextHop::default();
+                                hop.attributes =
+                                    vec![RouteAttribute::Gateway(RouteAddress::from(*g))];
+                                hop
+                            })
+                            .collect(),
+                    )),
+                }
+                let flags = if request.write == Write::Create {
+                    NLM_F_CREATE | NLM_F_EXCL
+                } else {
+                    NLM_F_CREATE | NLM_F_REPLACE
+                };
+                (RTM_NEWROUTE, flags)
+            }
+        };
+        let mut message = RouteMessage::default();
+        message.header = header;
+        message.attributes = attributes;
+        (kind, flags, message)
+    }
+
+    fn encode(&mut self, request: &Request<'_>, sequence: u32) {
+        let (kind, flags, message) = self.route_message(request);
+        let inner = if kind == RTM_DELROUTE {
+            RouteNetlinkMessage::DelRoute(message)
+        } else {
+            RouteNetlinkMessage::NewRoute(message)
+        };
+        self.encode_message(inner, flags | NLM_F_REQUEST | NLM_F_ACK, sequence);
+    }
+
+    fn encode_message(&mut self, inner: RouteNetlinkMessage, flags: u16, sequence: u32) {
+        let mut header = NetlinkHeader::default();
+        header.flags = flags;
+        header.sequence_number = sequence;
+        let mut message = NetlinkMessage::new(header, NetlinkPayload::InnerMessage(inner));
+        message.finalize();
+        let start = self.send.len();
+        self.send.resize(start + message.buffer_len(), 0);
+        message.serialize(&mut self.send[start..]);
+    }
+
+    fn send_buffer(&mut self) -> io::Result<()> {
+        // Memory pressure in the kernel is transient: retry a few times,
+        // bounded, then report.
+        let mut attempts = 0;
+        loop {
+            match self.socket.send(&self.send, 0) {
+                Ok(_) => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e)
+                    if attempts < 50
+                        && matches!(
+                            e.raw_os_error(),
+                            Some(libc::ENOBUFS | libc::ENOMEM | libc::EAGAIN)
+                        ) =>
+                {
+                    attempts += 1;
+                    std::thread::sleep(Duration::from_millis(2 * attempts));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Executes `requests`, many per `sendmsg`, each with `NLM_F_ACK`, and
+    /// writes one outcome per request into `outcomes` (same order). A lost
+    /// acknowledgement (receive queue overrun, timeout) is reported as
+    /// `ENOBUFS` / `ETIMEDOUT` for the requests it leaves unanswered: their
+    /// effect is unknown and the caller decides how to recover.
+    pub fn execute(&mut self, requests: &[Request<'_>], outcomes: &mut Vec<Outcome>) {
+        outcomes.clear();
+        for chunk_start in (0..requests.len()).step_by(BATCH_MAX) {
+            let end = (chunk_start + BATCH_MAX).min(requests.len());
+            let mut index = chunk_start;
+            while index < end {
+                self.send.clear();
+                let first = index;
+                let base = self.next_sequence(end - first);
+                while index < end && self.send.len() < BATCH_BYTES {
+                    let sequence = base.wrapping_add((index - first) as u32);
+                    self.encode(&requests[index], sequence);
+                    index += 1;
+                }
+                let count = index - first;
+                let start = outcomes.len();
+                if let Err(e) = self.send_buffer() {
+                    let errno = e.raw_os_error().unwrap_or(libc::EIO);
+                    outcomes.extend(std::iter::repeat_n(Err(errno), count));
+                    continue;
+                }
+                outcomes.extend(std::iter::repeat_n(Err(libc::ETIMEDOUT), count));
+                self.collect_acks(base, &mut outcomes[start..]);
+            }
+        }
+    }
+
+    /// Reads acknowledgements for sequence numbers `base..base+n` until all
+    /// arrived; requests never answered keep the error already in `slots`.
+    fn collect_acks(&mut self, base: u32, slots: &mut [Outcome]) {
+        let mut missing = slots.len();
+        while missing > 0 {
+            let n = match self.socket.recv(&mut &mut self.receive[..], 0) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    let errno = e.raw_os_error().unwrap_or(libc::EIO);
+                    for slot in slots.iter_mut().filter(|s| **s == Err(libc::ETIMEDOUT)) {
+                        *slot = Err(if errno == libc::EAGAIN {
+                            libc::ETIMEDOUT
+                        } else {
+                            errno
+                        });
+                    }
+                    return;
+                }
+            };
+            for m in messages(&self.receive[..n.min(self.receive.len())]) {
+                let payload = m.payload;
+                if m.kind != NLMSG_ERROR || payload.len() < 4 {
+                    continue;
+                }
+                let index = m.sequence.wrapping_sub(base) as usize;
+                let Some(slot) = slots.get_mut(index) else {
+                    continue; // a straggler from an earlier, timed-out batch
+                };
+                let code = i32::from_ne_bytes([payload[0], payload[1], payload[2], payload[3]]);
+                if *slot == Err(libc::ETIMEDOUT) {
+                    missing -= 1;
+                }
+                *slot = if code == 0 { Ok(()) } else { Err(-code) };
+            }
+        }
+    }
+
+    /// Sends one dump request and collects the answers' payloads.
+    fn dump(&mut self, inner: RouteNetlinkMessage) -> io::Result<Vec<(u16, Vec<u8>)>> {
+        self.send.clear();
+        let sequence = self.next_sequence(1);
+        self.encode_message(inner, NLM_F_REQUEST | NLM_F_DUMP, sequence);
+        self.send_buffer()?;
+        let mut out = Vec::new();
+        // A dump ends with NLMSG_DONE; bounded by the table size, and the
+        // read timeout ends it if the kernel stops answering.
+        loop {
+            let n = match self.socket.recv(&mut &mut self.receive[..], 0) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            for m in messages(&self.receive[..n.min(self.receive.len())]) {
+                let (kind, payload) = (m.kind, m.payload);
+                if m.sequence != sequence {
+                    continue;
+                }
+                match kind {
+                    NLMSG_DONE => return Ok(out),
+                    NLMSG_ERROR => {
+                        let code = payload
+                            .get(..4)
+                            .map_or(libc::EIO, |b| -i32::from_ne_bytes([b[0], b[1], b[2], b[3]]));
+                        return Err(io::Error::from_raw_os_error(code));
+                    }
+                    _ => out.push((kind, payload.to_vec())),
+                }
+            }
+        }
+    }
+
+    /// The unicast routes of `table` written with `protocol` (both families).
+    pub fn dump_routes(&mut self, table: u32, protocol: u8) -> io::Result<Vec<KernelRoute>> {
+        let mut routes = Vec::new();
+        for family in [AddressFamily::Inet, AddressFamily::Inet6] {
+            let mut message = RouteMessage::default();
+            message.header.address_family = family;
+            message.header.table = u8::try_from(table).unwrap_or(RouteHeader::RT_TABLE_UNSPEC);
+            message.header.protocol = RouteProtocol::from(protocol);
+            message.attributes = vec![RouteAttribute::Table(table)];
+            for (kind, payload) in self.dump(RouteNetlinkMessage::GetRoute(message))? {
+                if kind != RTM_NEWROUTE {
+                    continue;
+                }
+                if let Some(route) = parse_route(&payload)
+                    && route.key.table == table
+                    && route.protocol == protocol
+                    && route.unicast
+                {
+                    routes.push(route);
+                }
+            }
+        }
+        Ok(routes)
+    }
+
+    /// Every address of every interface.
+    pub fn dump_addresses(&mut self) -> io::Result<Vec<InterfaceAddress>> {
+        let mut out = Vec::new();
+        for (kind, payload) in
+            self.dump(RouteNetlinkMessage::GetAddress(AddressMessage::default()))?
+        {
+            if kind == RTM_NEWADDR
+                && let Some(a) = parse_address(&payload)
+            {
+                out.push(a);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The interface the kernel would use to reach `destination` now
+    /// (`ip route get`), if any.
+    pub fn route_get(&mut self, destination: IpAddr) -> io::Result<Option<u32>> {
+        let mut message = RouteMessage::default();
+        message.header.address_family = match destination {
+            IpAddr::V4(_) => AddressFamily::Inet,
+            IpAddr::V6(_) => AddressFamily::Inet6,
+        };
+        message.header.destination_prefix_length = if destination.is_ipv4() { 32 } else { 128 };
+        message.attributes = vec![RouteAttribute::Destination(RouteAddress::from(destination))];
+        self.send.clear();
+        let sequence = self.next_sequence(1);
+        self.encode_message(
+            RouteNetlinkMessage::GetRoute(message),
+            NLM_F_REQUEST,
+            sequence,
+        );
+        self.send_buffer()?;
+        loop {
+            let n = match self.socket.recv(&mut &mut self.receive[..], 0) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            for m in messages(&self.receive[..n.min(self.receive.len())]) {
+                let (kind, payload) = (m.kind, m.payload);
+                if m.sequence != sequence {
+                    continue;
+                }
+                if kind == NLMSG_ERROR {
+                    // ENETUNREACH and friends: no route.
+                    return Ok(None);
+                }
+                if kind == RTM_NEWROUTE
+                    && let Ok(route) = RouteMessage::parse(payload)
+                {
+                    return Ok(route.attributes.iter().find_map(|a| match a {
+                        RouteAttribute::Oif(i) => Some(*i),
+                        _ => None,
+                    }));
+                }
+            }
+        }
+    }
+}
+
+/// One message of a datagram.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Message<'a> {
+    /// `nlmsg_seq`: the request's sequence number.
+    pub sequence: u32,
+    /// `nlmsg_pid`: in a notification, the port of the socket whose request
+    /// caused it (0 for the kernel's own changes).
+    pub port: u32,
+    /// `nlmsg_type`.
+    pub kind: u16,
+    /// `nlmsg_flags` (a notification of a replace carries `NLM_F_REPLACE`).
+    pub flags: u16,
+    /// The payload after the header.
+    pub payload: &'a [u8],
+}
+
+/// Splits a datagram into its messages; stops at the first malformed
+/// header.
+pub(crate) fn messages(mut data: &[u8]) -> impl Iterator<Item = Message<'_>> {
+    std::iter::from_fn(move || {
+        let buffer = NetlinkBuffer::new_checked(data).ok()?;
+        let length = usize::try_from(buffer.length()).ok()?;
+        let item = Message {
+            sequence: buffer.sequence_number(),
+            port: buffer.port_number(),
+            kind: buffer.message_type(),
+            flags: buffer.flags(),
+            payload: buffer.payload(),
+        };
+        // Messages are 4-byte aligned within a datagram.
+        let next = length.div_ceil(4) * 4;
+        data = data.get(next..).unwrap_or(&[]);
+        Some(item)
+    })
+}
+
+fn route_address(a: &RouteAddress) -> Option<IpAddr> {
+    match a {
+        RouteAddress::Inet(v4) => Some(IpAddr::V4(*v4)),
+        RouteAddress::Inet6(v6) => Some(IpAddr::V6(*v6)),
+        _ => None,
+    }
+}
+
+/// Parses an `RTM_NEWROUTE`/`RTM_DELROUTE` payload; `None` for families and
+/// shapes we never install (MPLS, source routes, bad lengths).
+pub fn parse_route(payload: &[u8]) -> Option<KernelRoute> {
+    let message = RouteMessage::parse(payload).ok()?;
+    let header = &message.header;
+    let v4 = match header.address_family {
+        AddressFamily::Inet => true,
+        AddressFamily::Inet6 => false,
+        _ => return None,
+    };
+    if header.source_prefix_length != 0 {
+        return None;
+    }
+    let mut table = u32::from(header.table);
+    let mut metric = 0;
+    let mut destination = None;
+    let mut gateways = Vec::new();
+    for attribute in &message.attributes {
+        match attribute {
+            RouteAttribute::Table(t) => table = *t,
+            RouteAttribute::Priority(p) => metric = *p,
+            RouteAttribute::Destination(d) => destination = route_address(d),
+            RouteAttribute::Gateway(g) => gateways.extend(route_address(g)),
+            RouteAttribute::MultiPath(hops) => {
+                for hop in hops {
+                    for a in &hop.attributes {
+                        if let RouteAttribute::Gateway(g) = a {
+                            gateways.extend(route_address(g));
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    let unspecified = if v4 {
+        IpAddr::from([0u8; 4])
+    } else {
+        IpAddr::from([0u8; 16])
+    };
+    let prefix = Prefix::new(
+        destination.unwrap_or(unspecified),
+        header.destination_prefix_length,
+    )
+    .ok()?;
+    Some(KernelRoute {
+        key: RouteKey {
+            table,
+            prefix,
+            metric,
+        },
+        protocol: u8::from(header.protocol),
+        unicast: header.kind == RouteType::Unicast,
+        gateways,
+        tos: header.tos,
+    })
+}
+
+/// Parses an `RTM_NEWADDR`/`RTM_DELADDR` payload.
+pub fn parse_address(payload: &[u8]) -> Option<InterfaceAddress> {
+    let message = AddressMessage::parse(payload).ok()?;
+    // IFA_LOCAL is the interface's own address on point-to-point links,
+    // where IFA_ADDRESS is the peer's; elsewhere they are equal.
+    let mut local = None;
+    let mut address = None;
+    for a in &message.attributes {
+        match a {
+            AddressAttribute::Local(l) => local = Some(*l),
+            AddressAttribute::Address(l) => address = Some(*l),
+            _ => {}
+        }
+    }
+    Some(InterfaceAddress {
+        index: message.header.index,
+        address: local.or(address)?,
+        prefix_len: message.header.prefix_len,
+    })
+}
+
+/// A socket subscribed to route and address changes (IPv4 and IPv6).
+pub fn open_monitor() -> io::Result<Socket> {
+    // Big: a full-table change by another daemon must not overrun it often.
+    let (socket, _) = open(32 << 20)?;
+    for group in [
+        libc::RTNLGRP_IPV4_ROUTE,
+        libc::RTNLGRP_IPV6_ROUTE,
+        libc::RTNLGRP_IPV4_IFADDR,
+        libc::RTNLGRP_IPV6_IFADDR,
+    ] {
+        socket.add_membership(group)?;
+    }
+    socket.set_non_blocking(true)?;
+    Ok(socket)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str) -> Prefix {
+        s.parse().unwrap()
+    }
+
+    fn socket() -> RouteSocket {
+        // Encoding needs no kernel; a socket is only needed for the struct.
+        RouteSocket::open(196).unwrap()
+    }
+
+    #[test]
+    fn encodes_and_parses_back_a_multipath_route() {
+        let mut s = socket();
+        let gateways: Vec<IpAddr> = vec!["10.1.2.5".parse().unwrap(), "10.1.2.6".parse().unwrap()];
+        let request = Request {
+            write: Write::Create,
+            key: RouteKey {
+                table: 1000,
+                prefix: p("192.0.2.0/24"),
+                metric: 20,
+            },
+            gateways: &gateways,
+        };
+        s.send.clear();
+        s.encode(&request, 7);
+        let m = messages(&s.send).next().unwrap();
+        assert_eq!((m.sequence, m.kind), (7, RTM_NEWROUTE));
+        let payload = m.payload;
+        let flags = NetlinkBuffer::new_checked(&s.send[..]).unwrap().flags();
+        assert_eq!(flags, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL);
+        let route = parse_route(payload).unwrap();
+        assert_eq!(route.key, request.key);
+        assert_eq!(route.protocol, 196);
+        assert_eq!(route.gateways, gateways);
+        assert!(route.unicast);
+    }
+
+    #[test]
+    fn delete_names_our_protocol_and_matches_any_scope() {
+        let mut s = socket();
+        let request = Request {
+            write: Write::Delete,
+            key: RouteKey {
+                table: TABLE_MAIN,
+                prefix: p("2001:db8::/32"),
+                metric: 20,
+            },
+            gateways: &[],
+        };
+        s.send.clear();
+        s.encode(&request, 1);
+        let m = messages(&s.send).next().unwrap();
+        assert_eq!(m.kind, RTM_DELROUTE);
+        let payload = m.payload;
+        let message = RouteMessage::parse(payload).unwrap();
+        assert_eq!(message.header.protocol, RouteProtocol::Other(196));
+        assert_eq!(message.header.scope, RouteScope::NoWhere);
+        assert_eq!(parse_route(payload).unwrap().key, request.key);
+    }
+
+    #[test]
+    fn splits_datagrams_and_stops_on_garbage() {
+        let mut s = socket();
+        s.send.clear();
+        for i in 0..3 {
+            let r = Request {
+                write: Write::Replace,
+                key: RouteKey {
+                    table: TABLE_MAIN,
+                    prefix: p("10.0.0.0/8"),
+                    metric: i,
+                },
+                gateways: &["10.1.2.1".parse().unwrap()],
+            };
+            s.encode(&r, 100 + i);
+        }
+        s.send.extend_from_slice(&[1, 2, 3]);
+        let seqs: Vec<u32> = messages(&s.send).map(|m| m.sequence).collect();
+        assert_eq!(seqs, vec![100, 101, 102]);
+        assert_eq!(messages(&[0u8; 8]).count(), 0);
+    }
+}

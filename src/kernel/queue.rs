@@ -1,0 +1,120 @@
+//! The coalescing queue between BGP and the installer.
+//!
+//! BGP never waits on the kernel: [`Pending::set`] only records the latest
+//! wanted state of a prefix and, the first time the prefix becomes dirty,
+//! appends it to a FIFO. A prefix that changes again before the installer
+//! reaches it is written once, with its latest state. The queue is bounded
+//! by the number of distinct prefixes (one entry each), not by the rate of
+//! changes.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
+
+use bgp_proto::Prefix;
+
+/// What BGP wants for a prefix.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Desired {
+    /// The peer of the best path (selects per-peer settings); `None` for
+    /// the global settings.
+    pub peer: Option<IpAddr>,
+    /// BGP next hops of the multipath set; empty: no route.
+    pub next_hops: Vec<IpAddr>,
+}
+
+/// Latest wanted state per dirty prefix, and the order they became dirty.
+#[derive(Debug, Default)]
+pub struct Pending {
+    latest: HashMap<Prefix, Desired>,
+    fifo: VecDeque<Prefix>,
+    /// Calls to [`Pending::set`].
+    pub set_calls: u64,
+    /// Calls that replaced a state not yet taken by the installer.
+    pub coalesced: u64,
+}
+
+impl Pending {
+    /// Records the wanted state of `prefix`. Returns true when the queue
+    /// was empty before, i.e. the installer may be asleep and needs a wake.
+    pub fn set(&mut self, prefix: Prefix, desired: Desired) -> bool {
+        self.set_calls += 1;
+        let was_empty = self.fifo.is_empty();
+        if self.latest.insert(prefix, desired).is_some() {
+            self.coalesced += 1;
+        } else {
+            self.fifo.push_back(prefix);
+        }
+        was_empty
+    }
+
+    /// Moves up to `max` dirty prefixes, oldest first, into `out`.
+    pub fn take(&mut self, max: usize, out: &mut Vec<(Prefix, Desired)>) {
+        while out.len() < max {
+            let Some(prefix) = self.fifo.pop_front() else {
+                break;
+            };
+            if let Some(desired) = self.latest.remove(&prefix) {
+                out.push((prefix, desired));
+            }
+        }
+    }
+
+    /// Prefixes waiting.
+    pub fn len(&self) -> usize {
+        self.fifo.len()
+    }
+
+    /// True when nothing waits.
+    pub fn is_empty(&self) -> bool {
+        self.fifo.is_empty()
+    }
+
+    /// Drops everything waiting (shutdown).
+    pub fn clear(&mut self) {
+        self.latest.clear();
+        self.fifo.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(next_hop: &str) -> Desired {
+        Desired {
+            peer: None,
+            next_hops: vec![next_hop.parse().unwrap()],
+        }
+    }
+
+    #[test]
+    fn a_prefix_changed_twice_is_taken_once_with_its_latest_state() {
+        let mut q = Pending::default();
+        let a: Prefix = "192.0.2.0/24".parse().unwrap();
+        let b: Prefix = "198.51.100.0/24".parse().unwrap();
+        assert!(q.set(a, d("10.1.2.5")));
+        assert!(!q.set(b, d("10.1.2.5")));
+        assert!(!q.set(a, d("10.1.2.6")));
+        assert_eq!((q.len(), q.set_calls, q.coalesced), (2, 3, 1));
+        let mut out = Vec::new();
+        q.take(1, &mut out);
+        assert_eq!(out, vec![(a, d("10.1.2.6"))]);
+        q.take(10, &mut out);
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[1], (b, d("10.1.2.5")));
+        assert!(q.is_empty());
+        // Empty again: the next set must wake the installer.
+        assert!(q.set(a, d("10.1.2.5")));
+    }
+
+    #[test]
+    fn a_flood_of_changes_to_few_prefixes_stays_small() {
+        let mut q = Pending::default();
+        for i in 0..100_000u32 {
+            let p = Prefix::V4((10 << 24) | ((i % 16) << 8), 24);
+            q.set(p, d(if i % 2 == 0 { "10.1.2.5" } else { "10.1.2.6" }));
+        }
+        assert_eq!(q.len(), 16);
+        assert_eq!(q.coalesced, 100_000 - 16);
+    }
+}
