@@ -417,13 +417,14 @@ impl Installer {
         let mut round = Vec::with_capacity(ROUND);
         loop {
             let mut timed_out = false;
-            let (events, overrun, originated, shutdown) = {
+            let (events, overrun, originated, shutdown, flushed) = {
                 let mut inner = self.shared.lock();
                 while inner.pending.is_empty()
                     && inner.events.is_empty()
                     && !inner.overrun
                     && inner.originated.is_none()
                     && inner.shutdown.is_none()
+                    && inner.flush.is_empty()
                 {
                     let (guard, wait) = self
                         .shared
@@ -439,15 +440,26 @@ impl Installer {
                 if inner.shutdown.is_none() {
                     inner.pending.take(ROUND, &mut round);
                 }
+                // Everything set before a flush call is in this round or an
+                // earlier one once the queue is empty here.
+                let flushed = if inner.pending.is_empty() || inner.shutdown.is_some() {
+                    std::mem::take(&mut inner.flush)
+                } else {
+                    Vec::new()
+                };
                 (
                     std::mem::take(&mut inner.events),
                     std::mem::replace(&mut inner.overrun, false),
                     inner.originated.take(),
                     inner.shutdown,
+                    flushed,
                 )
             };
             if let Some(remove_pinned) = shutdown {
                 self.shutdown(remove_pinned);
+                for waiter in flushed {
+                    let _ = waiter.send(());
+                }
                 return;
             }
             if overrun {
@@ -470,6 +482,9 @@ impl Installer {
                 self.write_pinned(PinWrite::Check, None);
             }
             self.publish();
+            for waiter in flushed {
+                let _ = waiter.send(());
+            }
         }
     }
 

@@ -186,6 +186,8 @@ pub(crate) struct Inner {
     pub overrun: bool,
     pub originated: Option<Vec<Prefix>>,
     pub shutdown: Option<bool>,
+    /// Waiting [`KernelHandle::flush`] calls.
+    pub flush: Vec<oneshot::Sender<()>>,
     pub stats: KernelStats,
 }
 
@@ -308,6 +310,16 @@ impl KernelHandle {
     pub fn set_originated(&self, prefixes: Vec<Prefix>) {
         self.shared.lock().originated = Some(prefixes);
         self.shared.wake.notify_one();
+    }
+
+    /// Completes once every change given before the call has been written
+    /// to the kernel (or refused); for tests and for callers that must know
+    /// the FIB caught up.
+    pub async fn flush(&self) {
+        let (tx, rx) = oneshot::channel();
+        self.shared.lock().flush.push(tx);
+        self.shared.wake.notify_one();
+        let _ = rx.await;
     }
 
     /// The counters now.
