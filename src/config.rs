@@ -138,6 +138,14 @@ struct RawRoute {
     large_communities: Vec<String>,
     med: Option<u32>,
     origin: Option<String>,
+    // Health-gated origination (crate::origin::config).
+    kind: Option<String>,
+    check: Option<crate::origin::config::RawCheck>,
+    failure_prepend: Option<u8>,
+    #[serde(default)]
+    candidate: Vec<crate::origin::config::RawCandidate>,
+    preempt: Option<bool>,
+    min_hold: Option<f64>,
 }
 
 // ---- Validated configuration ---------------------------------------------
@@ -156,8 +164,12 @@ pub struct Config {
     pub listen: Option<SocketAddr>,
     /// The peers.
     pub peers: Vec<PeerConfig>,
-    /// Routes announced while the agent runs.
+    /// Routes announced while the agent runs (`kind = "static"`, the
+    /// default).
     pub routes: Vec<RouteConfig>,
+    /// Routes whose announcement follows health checks (`kind = "anycast"`
+    /// or `"next-hop-ip"`): run by [`crate::origin::spawn`].
+    pub health_routes: Vec<crate::origin::OriginRoute>,
     /// Path of the control socket.
     pub control_socket: String,
     /// The kernel FIB: pinned routes and learned-route install.
@@ -395,14 +407,28 @@ impl Config {
             )?);
         }
         let mut routes = Vec::with_capacity(raw.route.len());
+        let mut health_routes = Vec::new();
         let mut seen = HashSet::new();
-        for r in raw.route {
+        for mut r in raw.route {
+            let gating = crate::origin::config::RawGating {
+                kind: r.kind.take(),
+                next_hop_given: r.next_hop.is_some(),
+                check: r.check.take(),
+                failure_prepend: r.failure_prepend.take(),
+                candidate: std::mem::take(&mut r.candidate),
+                preempt: r.preempt.take(),
+                min_hold: r.min_hold.take(),
+            };
             let route = validate_route(r)?;
             if !seen.insert(route.prefix) {
                 return invalid(format!("route {} is configured twice", route.prefix));
             }
-            routes.push(route);
+            match crate::origin::config::validate(gating, route.clone())? {
+                None => routes.push(route),
+                Some(gated) => health_routes.push(gated),
+            }
         }
+        crate::origin::config::check_names_unique(&health_routes)?;
         Ok(Self {
             asn: raw.asn,
             router_id,
@@ -410,6 +436,7 @@ impl Config {
             listen,
             peers,
             routes,
+            health_routes,
             control_socket: raw
                 .control_socket
                 .unwrap_or_else(|| "/run/nvabgp/nvabgp.sock".into()),

@@ -8,6 +8,7 @@ pub mod daemon;
 pub mod decode;
 pub mod kernel;
 pub mod lab;
+pub mod origin;
 pub mod peer;
 pub mod rib;
 pub mod telemetry;
