@@ -170,6 +170,11 @@ impl AttrStore {
         }
     }
 
+    /// Frees every set that only the store still holds.
+    pub fn collect_garbage(&mut self) {
+        self.set.retain(|k| Arc::strong_count(&k.0) > 1);
+    }
+
     /// Number of distinct attribute sets.
     pub fn len(&self) -> usize {
         self.set.len()

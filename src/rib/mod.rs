@@ -195,28 +195,29 @@ impl Rib {
 
     /// Removes every path of a peer (session down). Returns how many.
     pub fn remove_peer(&mut self, id: PeerId) -> usize {
-        let v4: Vec<u64> = self
-            .v4
-            .iter()
-            .filter(|(_, e)| e.dest.paths().iter().any(|p| p.peer == id))
-            .map(|(k, _)| *k)
-            .collect();
-        let v6: Vec<(u128, u8)> = self
-            .v6
-            .iter()
-            .filter(|(_, e)| e.dest.paths().iter().any(|p| p.peer == id))
-            .map(|(k, _)| *k)
-            .collect();
-        let mut n = 0;
-        for k in v4 {
-            n += usize::from(self.remove_path(Key::V4(k), id, None));
-        }
-        for (a, l) in v6 {
-            n += usize::from(self.remove_path(Key::V6(a, l), id, None));
-        }
+        let Self {
+            v4,
+            v6,
+            peers,
+            changes,
+            ..
+        } = self;
+        let mut n = strip_peer(v4, id, peers, |k| {
+            if let Some(c) = changes.as_mut() {
+                c.push(prefix_of_v4(k));
+            }
+        });
+        n += strip_peer(v6, id, peers, |(a, l)| {
+            if let Some(c) = changes.as_mut() {
+                c.push(Prefix::V6(a, l));
+            }
+        });
         if let Some(slot) = self.peers.get_mut(usize::from(id)) {
             *slot = None;
         }
+        // The removed paths dropped their references; free the attribute
+        // sets nothing uses any more in one sweep.
+        self.attrs.collect_garbage();
         n
     }
 
@@ -388,74 +389,41 @@ impl Rib {
     }
 
     /// Inserts or replaces the path of `(peer, path_id)`. With `limit`,
-    /// a new prefix beyond it is dropped.
+    /// a new path beyond it is dropped.
     fn insert_path(&mut self, k: Key, path: Path, limit: Option<u32>) -> Insert {
         let peer = path.peer;
-        let existing = self.entry_mut(k).map(|e| {
-            e.dest
-                .paths()
-                .iter()
-                .any(|p| p.peer == path.peer && p.path_id == path.path_id)
-        });
-        if existing != Some(true)
-            && let Some(limit) = limit
-            && self.accepted(peer) >= limit
-        {
-            return Insert::Dropped;
-        }
-        let result = match self.entry_mut(k) {
-            None => {
-                let e = Entry {
-                    dest: Dest::One(path),
-                    multipath: 1,
-                };
-                match k {
-                    Key::V4(k) => {
-                        self.v4.insert(k, e);
-                    }
-                    Key::V6(a, l) => {
-                        self.v6.insert((a, l), e);
-                    }
-                }
+        let may_add = limit.is_none_or(|l| self.accepted(peer) < l);
+        // One tree walk for the common cases (a new prefix, or a peer
+        // replacing its own only path).
+        let outcome = match k {
+            Key::V4(k) => upsert(&mut self.v4, k, path, may_add),
+            Key::V6(a, l) => upsert(&mut self.v6, (a, l), path, may_add),
+        };
+        let result = match outcome {
+            Upsert::Dropped => return Insert::Dropped,
+            Upsert::Added => {
                 self.note_change(k);
                 Insert::Added
             }
-            Some(e) => {
-                // Fast path: the only path is replaced by the same peer.
-                if let Dest::One(p) = &mut e.dest
-                    && p.peer == path.peer
-                    && p.path_id == path.path_id
-                {
-                    let old = std::mem::replace(p, path);
-                    if !Arc::ptr_eq(&old.attrs, &p.attrs) {
-                        self.note_change(k);
+            Upsert::Replaced { old, changed } => {
+                if changed {
+                    self.note_change(k);
+                }
+                self.attrs.release(old);
+                return Insert::Replaced;
+            }
+            Upsert::Rerank { paths, before, old } => {
+                self.store_ranked(k, paths, before);
+                match old {
+                    Some(old) => {
+                        self.attrs.release(old);
+                        Insert::Replaced
                     }
-                    self.attrs.release(old.attrs);
-                    return Insert::Replaced;
+                    None => Insert::Added,
                 }
-                let before = e.dest.paths()[..usize::from(e.multipath)].to_vec();
-                let mut v = std::mem::replace(&mut e.dest, Dest::One(path.clone())).into_vec();
-                let mut old = None;
-                let replaced = if let Some(slot) = v
-                    .iter_mut()
-                    .find(|p| p.peer == path.peer && p.path_id == path.path_id)
-                {
-                    old = Some(std::mem::replace(slot, path));
-                    Insert::Replaced
-                } else {
-                    v.push(path);
-                    Insert::Added
-                };
-                self.store_ranked(k, v, before);
-                if let Some(old) = old {
-                    self.attrs.release(old.attrs);
-                }
-                replaced
             }
         };
-        if result == Insert::Added
-            && let Some(st) = self.peer_mut(peer)
-        {
+        if let Some(st) = self.peer_mut(peer) {
             st.accepted += 1;
         }
         result
@@ -511,34 +479,8 @@ impl Rib {
 
     /// Orders `paths` best first and stores them, noting a change of the
     /// best path or multipath set.
-    fn store_ranked(&mut self, k: Key, mut v: Vec<Path>, before: Vec<Path>) {
-        let unknown = PeerInfo {
-            address: IpAddr::from([0u8; 4]),
-            asn: 0,
-            router_id: std::net::Ipv4Addr::UNSPECIFIED,
-            session: Session::External,
-        };
-        let infos: Vec<PeerInfo> = v
-            .iter()
-            .map(|p| self.peer_info(p.peer).copied().unwrap_or(unknown))
-            .collect();
-        let candidates: Vec<Candidate<'_>> = v
-            .iter()
-            .zip(&infos)
-            .map(|(p, i)| Candidate {
-                attrs: &p.attrs,
-                peer: i,
-            })
-            .collect();
-        let Some(sel) = decision::select(&candidates) else {
-            return;
-        };
-        let mut order = sel.multipath.clone();
-        order.extend((0..v.len()).filter(|i| !sel.multipath.contains(i)));
-        let mut slots: Vec<Option<Path>> = v.drain(..).map(Some).collect();
-        let ranked: Vec<Path> = order.iter().filter_map(|&i| slots[i].take()).collect();
-        let multipath = sel.multipath.len().min(255) as u8;
-        let Some(dest) = Dest::from_vec(ranked) else {
+    fn store_ranked(&mut self, k: Key, v: Vec<Path>, before: Vec<Path>) {
+        let Some((dest, multipath)) = rank(v, &self.peers) else {
             return;
         };
         let changed = match self.entry_mut(k) {
@@ -572,6 +514,142 @@ impl Rib {
             c.push(Self::prefix_of(k));
         }
     }
+}
+
+/// What [`upsert`] did, and what is left for the caller.
+enum Upsert {
+    Dropped,
+    Added,
+    Replaced {
+        old: Arc<PathAttrs>,
+        changed: bool,
+    },
+    /// Several paths: the caller ranks them ([`Rib::store_ranked`]).
+    Rerank {
+        paths: Vec<Path>,
+        before: Vec<Path>,
+        old: Option<Arc<PathAttrs>>,
+    },
+}
+
+fn upsert<K: Ord>(map: &mut BTreeMap<K, Entry>, key: K, path: Path, may_add: bool) -> Upsert {
+    use std::collections::btree_map::Entry as Slot;
+    let same = |p: &Path| p.peer == path.peer && p.path_id == path.path_id;
+    match map.entry(key) {
+        Slot::Vacant(v) => {
+            if !may_add {
+                return Upsert::Dropped;
+            }
+            v.insert(Entry {
+                dest: Dest::One(path),
+                multipath: 1,
+            });
+            Upsert::Added
+        }
+        Slot::Occupied(mut o) => {
+            let e = o.get_mut();
+            if let Dest::One(p) = &mut e.dest
+                && same(p)
+            {
+                let old = std::mem::replace(p, path);
+                let changed = !Arc::ptr_eq(&old.attrs, &p.attrs);
+                return Upsert::Replaced {
+                    old: old.attrs,
+                    changed,
+                };
+            }
+            let exists = e.dest.paths().iter().any(same);
+            if !exists && !may_add {
+                return Upsert::Dropped;
+            }
+            let before = e.dest.paths()[..usize::from(e.multipath)].to_vec();
+            let mut paths = std::mem::replace(&mut e.dest, Dest::One(path.clone())).into_vec();
+            let mut old = None;
+            match paths.iter_mut().find(|p| same(p)) {
+                Some(slot) => old = Some(std::mem::replace(slot, path).attrs),
+                None => paths.push(path),
+            }
+            Upsert::Rerank { paths, before, old }
+        }
+    }
+}
+
+/// Orders `paths` best first with the decision process; returns them and
+/// the size of the multipath set, `None` when there is no path.
+fn rank(paths: Vec<Path>, peers: &[Option<PeerState>]) -> Option<(Dest, u8)> {
+    let unknown = PeerInfo {
+        address: IpAddr::from([0u8; 4]),
+        asn: 0,
+        router_id: std::net::Ipv4Addr::UNSPECIFIED,
+        session: Session::External,
+    };
+    let infos: Vec<PeerInfo> = paths
+        .iter()
+        .map(|p| {
+            peers
+                .get(usize::from(p.peer))
+                .and_then(|s| s.as_ref())
+                .map_or(unknown, |s| s.info)
+        })
+        .collect();
+    let candidates: Vec<Candidate<'_>> = paths
+        .iter()
+        .zip(&infos)
+        .map(|(p, i)| Candidate {
+            attrs: &p.attrs,
+            peer: i,
+        })
+        .collect();
+    let sel = decision::select(&candidates)?;
+    let mut order = sel.multipath.clone();
+    order.extend((0..paths.len()).filter(|i| !sel.multipath.contains(i)));
+    let mut slots: Vec<Option<Path>> = paths.into_iter().map(Some).collect();
+    let ranked: Vec<Path> = order.iter().filter_map(|&i| slots[i].take()).collect();
+    let multipath = sel.multipath.len().min(255) as u8;
+    Dest::from_vec(ranked).map(|d| (d, multipath))
+}
+
+/// Removes every path of `peer` from one family table in a single pass;
+/// returns how many paths went, noting prefixes whose best path changed.
+fn strip_peer<K: Ord + Copy>(
+    map: &mut BTreeMap<K, Entry>,
+    peer: PeerId,
+    peers: &[Option<PeerState>],
+    mut changed: impl FnMut(K),
+) -> usize {
+    let mut removed = 0;
+    map.retain(|k, e| {
+        let paths = e.dest.paths();
+        if !paths.iter().any(|p| p.peer == peer) {
+            return true;
+        }
+        if let Dest::One(_) = e.dest {
+            removed += 1;
+            changed(*k);
+            return false;
+        }
+        let best_before = paths[..usize::from(e.multipath)].to_vec();
+        let placeholder = e.dest.best().clone();
+        let mut v = std::mem::replace(&mut e.dest, Dest::One(placeholder)).into_vec();
+        let n = v.len();
+        v.retain(|p| p.peer != peer);
+        removed += n - v.len();
+        match rank(v, peers) {
+            Some((dest, multipath)) => {
+                if best_before.as_slice() != &dest.paths()[..usize::from(multipath)] {
+                    changed(*k);
+                }
+                e.dest = dest;
+                e.multipath = multipath;
+                true
+            }
+            None => {
+                changed(*k);
+                false
+            }
+        }
+    });
+    removed
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
