@@ -36,7 +36,8 @@ pub enum PrefixError {
 }
 
 const fn mask4(len: u8) -> u32 {
-    if len == 0 { 0 } else { u32::MAX << (32 - len) }
+    // A 64-bit shift by up to 32 needs no special case for length 0.
+    (u64::MAX << (32 - len)) as u32
 }
 
 const fn mask6(len: u8) -> u128 {
@@ -265,15 +266,24 @@ fn check_entries<const MAX: u8, const ID: usize>(buf: &[u8]) -> Result<usize, Nl
     Ok(count)
 }
 
-/// Iterator over NLRI entries of one family.
+/// Iterator over NLRI entries: one field, or two fields one after the
+/// other (each of one family), as [`crate::Update::announced`] gives
+/// MP_REACH_NLRI then the NLRI field.
 ///
 /// Built by the UPDATE view over fields `check_nlri` accepted; on any
 /// other input it stops at the first malformed entry rather than panicking.
+/// Two fields are held in one iterator rather than with
+/// [`Iterator::chain`] because this loop runs once per prefix of a full
+/// table, and the adapter's extra state checks showed in the profile.
 #[derive(Debug, Clone)]
 pub struct NlriIter<'a> {
     buf: &'a [u8],
     ipv6: bool,
     add_path: bool,
+    /// The second field, iterated once `buf` is used up.
+    then: &'a [u8],
+    then_ipv6: bool,
+    then_add_path: bool,
 }
 
 impl<'a> NlriIter<'a> {
@@ -282,6 +292,25 @@ impl<'a> NlriIter<'a> {
             buf,
             ipv6,
             add_path,
+            then: &[],
+            then_ipv6: false,
+            then_add_path: false,
+        }
+    }
+
+    /// This field, then `next`'s. Both must be single fields (from
+    /// [`NlriIter::new`] or [`NlriIter::empty`]), as the UPDATE view makes
+    /// them.
+    pub(crate) fn followed_by(self, next: NlriIter<'a>) -> Self {
+        debug_assert!(self.then.is_empty() && next.then.is_empty());
+        if self.buf.is_empty() {
+            return next;
+        }
+        Self {
+            then: next.buf,
+            then_ipv6: next.ipv6,
+            then_add_path: next.add_path,
+            ..self
         }
     }
 
@@ -290,7 +319,8 @@ impl<'a> NlriIter<'a> {
         Self::new(&[], false, false)
     }
 
-    /// The raw field still to be iterated.
+    /// The raw bytes of the field being iterated that are still to come
+    /// (not those of a second field).
     pub fn as_slice(&self) -> &'a [u8] {
         self.buf
     }
@@ -361,11 +391,18 @@ impl Iterator for NlriIter<'_> {
     #[inline]
     fn next(&mut self) -> Option<Nlri> {
         if self.buf.is_empty() {
-            return None;
+            if self.then.is_empty() {
+                return None;
+            }
+            self.buf = std::mem::take(&mut self.then);
+            self.ipv6 = self.then_ipv6;
+            self.add_path = self.then_add_path;
         }
         let r = self.read();
         if r.is_none() {
+            // A malformed entry ends the iteration, second field included.
             self.buf = &[];
+            self.then = &[];
         }
         r
     }

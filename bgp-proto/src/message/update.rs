@@ -17,22 +17,43 @@ use crate::attribute::{
     Aggregator, AsPath, AsPathView, Community, ExtendedCommunity, LargeCommunity, NextHop, Origin,
     expected_flags, flags,
 };
-use crate::context::Context;
+use crate::context::{Context, MAX_EXTENDED_MESSAGE_LEN};
 use crate::error::{Action, AttributeError, DecodeError};
 use crate::framing::HEADER_LEN;
-use crate::iana::{Afi, AttributeType, ErrorCode, Safi, UpdateSubcode};
-use crate::prefix::{Nlri, NlriIter, check_nlri};
+use crate::iana::{Afi, AttributeType, ErrorCode, HeaderSubcode, Safi, UpdateSubcode};
+use crate::prefix::{NlriIter, check_nlri};
 
-/// Position of a recorded attribute value inside the UPDATE body.
+/// Position of a recorded attribute value inside the UPDATE body. Two
+/// octets each suffice: [`Update::parse`] refuses bodies longer than the
+/// largest message (RFC 8654).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 struct Span {
-    start: u32,
-    len: u32,
+    start: u16,
+    len: u16,
 }
 
 /// Number of type codes whose first occurrence is recorded (all the
 /// attributes this crate interprets have codes below 64).
 const TRACKED: usize = 64;
+
+/// The type codes whose value the view keeps a span for: those an accessor
+/// reads. The view is returned and moved by value on every decode, so it
+/// keeps one span per such type (a dense table, `SLOT`): one per code below
+/// 64 would make it ~600 bytes, and each move a `memcpy` call on the
+/// full-table hot path (128 bytes now).
+const KEPT: [u8; 16] = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 14, 15, 16, 17, 18, 32];
+
+/// Index into [`Update::spans`] plus one for each code of [`KEPT`], 0 for
+/// the other codes (only marked present).
+const SLOT: [u8; TRACKED] = {
+    let mut slot = [0u8; TRACKED];
+    let mut i = 0;
+    while i < KEPT.len() {
+        slot[KEPT[i] as usize] = i as u8 + 1;
+        i += 1;
+    }
+    slot
+};
 
 /// A validated UPDATE, borrowing the message body.
 #[derive(Clone, PartialEq, Eq)]
@@ -44,7 +65,7 @@ pub struct Update<'a> {
     nlri: Span,
     /// Bit `t` set: attribute type `t` is present and usable.
     present: u64,
-    spans: [Span; TRACKED],
+    spans: [Span; KEPT.len()],
     errors: Vec<AttributeError>,
 }
 
@@ -196,6 +217,13 @@ impl<'a> Update<'a> {
         if len < 4 {
             return Err(malformed(0, "UPDATE shorter than its two length fields"));
         }
+        if len > MAX_EXTENDED_MESSAGE_LEN - HEADER_LEN {
+            return Err(DecodeError::new(
+                ErrorCode::MessageHeader(HeaderSubcode::BadMessageLength),
+                16,
+                "UPDATE longer than any BGP message",
+            ));
+        }
         let wlen = usize::from(u16::from_be_bytes([body[0], body[1]]));
         if 2 + wlen + 2 > len {
             return Err(malformed(0, "Withdrawn Routes Length overruns the message"));
@@ -214,18 +242,18 @@ impl<'a> Update<'a> {
             ctx: *ctx,
             withdrawn: Span {
                 start: 2,
-                len: wlen as u32,
+                len: wlen as u16,
             },
             attributes: Span {
-                start: attrs_start as u32,
-                len: alen as u32,
+                start: attrs_start as u16,
+                len: alen as u16,
             },
             nlri: Span {
-                start: (attrs_start + alen) as u32,
-                len: (len - attrs_start - alen) as u32,
+                start: (attrs_start + alen) as u16,
+                len: (len - attrs_start - alen) as u16,
             },
             present: 0,
-            spans: [Span::default(); TRACKED],
+            spans: [Span::default(); KEPT.len()],
             errors: Vec::new(),
         };
         let v4_add_path = ctx.add_path_for(Afi::Ipv4, Safi::Unicast);
@@ -252,12 +280,18 @@ impl<'a> Update<'a> {
     }
 
     fn record(&mut self, t: u8, start: usize, len: usize) {
-        if usize::from(t) < TRACKED {
+        if let Some(&slot) = SLOT.get(usize::from(t)) {
             self.present |= 1 << t;
-            self.spans[usize::from(t)] = Span {
-                start: start as u32,
-                len: len as u32,
-            };
+            if let Some(span) = usize::from(slot)
+                .checked_sub(1)
+                .and_then(|i| self.spans.get_mut(i))
+            {
+                // Both fit: the body is at most 65535 - 19 bytes.
+                *span = Span {
+                    start: start as u16,
+                    len: len as u16,
+                };
+            }
         }
     }
 
@@ -267,8 +301,11 @@ impl<'a> Update<'a> {
     }
 
     fn value(&self, t: AttributeType) -> Option<&'a [u8]> {
-        self.has(t)
-            .then(|| self.slice(self.spans[usize::from(u8::from(t))]))
+        if !self.has(t) {
+            return None;
+        }
+        let slot = usize::from(*SLOT.get(usize::from(u8::from(t)))?).checked_sub(1)?;
+        Some(self.slice(*self.spans.get(slot)?))
     }
 
     /// Records a non-fatal finding. `whole` is the attribute as received
@@ -598,7 +635,16 @@ impl<'a> Update<'a> {
     /// them; NEXT_HOP only for the NLRI field (RFC 4760 §3, which makes it
     /// discretionary for MP_REACH_NLRI-only UPDATEs).
     fn check_mandatory(&mut self) {
+        // The common case needs no further look: ORIGIN (1) and AS_PATH
+        // (2) present, and NEXT_HOP (3) too unless the NLRI field is empty.
+        const ORIGIN_AS_PATH: u64 = 1 << 1 | 1 << 2;
+        const NEXT_HOP: u64 = 1 << 3;
         let classic = self.nlri.len > 0;
+        if self.present & ORIGIN_AS_PATH == ORIGIN_AS_PATH
+            && (!classic || self.present & NEXT_HOP != 0)
+        {
+            return;
+        }
         if !self.announces() {
             return;
         }
@@ -635,7 +681,7 @@ impl<'a> Update<'a> {
     /// discard resets the session. Every such finding is about an attribute
     /// other than MP_UNREACH_NLRI, whose own errors are already fatal.
     fn check_unreachable(&self) -> Result<(), DecodeError> {
-        if self.announces() {
+        if self.errors.is_empty() || self.announces() {
             return Ok(());
         }
         match self
@@ -693,22 +739,22 @@ impl<'a> Update<'a> {
 
     /// Every withdrawn unicast prefix: the Withdrawn Routes field, then
     /// MP_UNREACH_NLRI.
-    pub fn withdrawn(&self) -> impl Iterator<Item = Nlri> + 'a {
+    pub fn withdrawn(&self) -> NlriIter<'a> {
         let mp = self
             .mp_unreach()
             .map(|m| m.nlri())
             .unwrap_or_else(NlriIter::empty);
-        self.withdrawn_routes().chain(mp)
+        self.withdrawn_routes().followed_by(mp)
     }
 
     /// Every announced unicast prefix: MP_REACH_NLRI, then the NLRI field.
     /// Check [`Update::is_treat_as_withdraw`] before using them as routes.
-    pub fn announced(&self) -> impl Iterator<Item = Nlri> + 'a {
+    pub fn announced(&self) -> NlriIter<'a> {
         let mp = self
             .mp_reach()
             .map(|m| m.nlri())
             .unwrap_or_else(NlriIter::empty);
-        mp.chain(self.nlri())
+        mp.followed_by(self.nlri())
     }
 
     /// The family this UPDATE marks End-of-RIB for (RFC 4724 §2): an empty
