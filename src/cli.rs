@@ -167,10 +167,11 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 format!("{} is not a valid configuration", args.config.display())
             })?;
             println!(
-                "{}: valid ({} peers, {} routes)",
+                "{}: valid ({} peers, {} static routes, {} health-gated routes)",
                 args.config.display(),
                 config.peers.len(),
-                config.routes.len()
+                config.routes.len(),
+                config.health_routes.len()
             );
             Ok(ExitCode::SUCCESS)
         }
