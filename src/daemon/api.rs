@@ -30,8 +30,12 @@ impl Daemon {
             Request::Status => Response::Status(self.status()),
             Request::Neighbors => Response::Neighbors(self.neighbors()),
             Request::Routes(q) => Response::Routes(self.routes(&q)?),
-            Request::Health => Response::Health(Vec::new()),
-            Request::Announce(a) => Response::Announced(self.announce(a).await),
+            Request::Health => Response::Health(
+                self.origin
+                    .as_ref()
+                    .map_or_else(Vec::new, crate::origin::OriginHandle::health),
+            ),
+            Request::Announce(a) => Response::Announced(self.announce(a).await?),
             Request::Withdraw { prefix } => Response::Withdrawn(self.withdraw(prefix).await?),
             Request::SetNextHop { prefix, next_hop } => {
                 Response::NextHopSet(self.set_next_hop(prefix, next_hop).await?)
@@ -246,7 +250,19 @@ impl Daemon {
         ids.len()
     }
 
-    async fn announce(&mut self, a: Announcement) -> Announced {
+    /// Health-gated routes belong to their checks: a manual change would
+    /// be overwritten by the next check result.
+    fn check_not_managed(&self, prefix: &Prefix) -> Result<(), ApiError> {
+        if self.health_managed.contains(prefix) {
+            return Err(ApiError::conflict(format!(
+                "{prefix} is originated by health checks (a [[route]] with kind anycast or next-hop-ip): change its configuration, or drain it with its maintenance file"
+            )));
+        }
+        Ok(())
+    }
+
+    async fn announce(&mut self, a: Announcement) -> Result<Announced, ApiError> {
+        self.check_not_managed(&a.prefix)?;
         let prefix = a.prefix;
         let route = crate::config::RouteConfig::from(a);
         let change = match self.local_routes.get(&prefix) {
@@ -260,14 +276,15 @@ impl Daemon {
         } else {
             self.sync_prefixes_all(&[prefix]).await
         };
-        Announced {
+        Ok(Announced {
             prefix,
             change,
             peers,
-        }
+        })
     }
 
     async fn withdraw(&mut self, prefix: Prefix) -> Result<Withdrawn, ApiError> {
+        self.check_not_managed(&prefix)?;
         if self.local_routes.remove(&prefix).is_none() {
             return Err(ApiError::not_found(format!(
                 "{prefix} is not originated here (see `nvabgp routes --adj-out --peer P`)"

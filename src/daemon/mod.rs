@@ -97,6 +97,10 @@ pub struct Daemon {
     started: Instant,
     /// Maintenance drain in force.
     drain: Option<DrainMode>,
+    /// Prefixes whose origination health checks decide.
+    health_managed: std::collections::HashSet<Prefix>,
+    /// The health-check engine, once started.
+    origin: Option<crate::origin::OriginHandle>,
 }
 
 /// Runs the agent until `shutdown` completes.
@@ -145,6 +149,11 @@ pub async fn run(
             error!(error = %e, "control socket failed");
         }
     });
+    let (origin_tx, mut origin_events) = mpsc::channel(64);
+    d.origin = Some(crate::origin::spawn(
+        config.health_routes.clone(),
+        origin_tx,
+    ));
     let (accepted_tx, mut accepted) = mpsc::channel(16);
     if let Some(l) = listener {
         tokio::spawn(accept_loop(l, accepted_tx));
@@ -158,6 +167,7 @@ pub async fn run(
             Some(ev) = events.recv() => d.on_event(ev).await,
             Some((stream, addr)) = accepted.recv() => d.on_accept(stream, addr).await,
             Some(req) = control.recv() => d.on_control(req).await,
+            Some(ev) = origin_events.recv() => d.on_origin(ev).await,
             () = &mut shutdown => break,
         }
     }
@@ -231,6 +241,11 @@ impl Daemon {
             .iter()
             .map(|r| (r.prefix, LocalRoute { route: r.clone() }))
             .collect();
+        let health_managed: std::collections::HashSet<Prefix> = config
+            .health_routes
+            .iter()
+            .map(|r| r.route.prefix)
+            .collect();
         let mut rib = Rib::new(config.asn);
         // Loc-RIB changes are only needed by peers that re-export them.
         rib.track_changes(config.peers.iter().any(|p| p.export.learned));
@@ -242,6 +257,8 @@ impl Daemon {
             local_routes,
             started: Instant::now(),
             drain: None,
+            health_managed,
+            origin: None,
         }
     }
 
@@ -267,6 +284,23 @@ impl Daemon {
 
     fn slot(&mut self, id: PeerId) -> Option<&mut PeerSlot> {
         self.peers.get_mut(usize::from(id).checked_sub(1)?)
+    }
+
+    /// A health-gated route changed its desired state: one UPDATE per
+    /// Established peer (a next-hop change replaces the route).
+    async fn on_origin(&mut self, ev: crate::origin::OriginEvent) {
+        let crate::origin::OriginEvent::Set { prefix, route } = ev;
+        match route {
+            Some(route) => {
+                debug!(%prefix, next_hop = ?route.next_hop, "originating");
+                self.local_routes.insert(prefix, LocalRoute { route });
+            }
+            None => {
+                debug!(%prefix, "no longer originating");
+                self.local_routes.remove(&prefix);
+            }
+        }
+        self.sync_prefixes_all(&[prefix]).await;
     }
 
     async fn on_accept(&mut self, stream: tokio::net::TcpStream, addr: SocketAddr) {
