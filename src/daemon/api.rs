@@ -107,9 +107,7 @@ impl Daemon {
                         s.negotiated
                             .families
                             .iter()
-                            .map(|&(afi, safi)| {
-                                crate::decode::json::family_name(afi.into(), safi.into())
-                            })
+                            .map(|&(afi, safi)| crate::decode::json::family_name(afi, safi))
                             .collect()
                     }),
                     prefixes_received: p.counters.prefixes_received,
