@@ -270,15 +270,19 @@ fn touches(update: &Value, prefix: &str) -> Option<Option<String>> {
     has("nlri").then(|| update["next_hop"].as_str().map(str::to_string))
 }
 
+/// The changes of one prefix on one session: `Some(next hop)` announce,
+/// `None` withdraw, with the capture time.
+type Changes = Vec<(Option<String>, f64)>;
+
 /// Per NVA → Route Server session: the changes of each prefix on the wire,
 /// in order, with capture times, decoded by `nvabgp decode`.
 fn wire_changes(
     pcap: &Path,
     dir: &RuntimeDir,
     nva: Ipv4Addr,
-) -> BTreeMap<Ipv4Addr, BTreeMap<String, Vec<(Option<String>, f64)>>> {
+) -> BTreeMap<Ipv4Addr, BTreeMap<String, Changes>> {
     let pcap = std::fs::read(pcap).unwrap();
-    let mut out: BTreeMap<Ipv4Addr, BTreeMap<String, Vec<(Option<String>, f64)>>> = BTreeMap::new();
+    let mut out: BTreeMap<Ipv4Addr, BTreeMap<String, Changes>> = BTreeMap::new();
     for (n, ((peer, _, _), stream)) in streams(&pcap, nva).into_iter().enumerate() {
         if stream.bytes.is_empty() {
             continue;
