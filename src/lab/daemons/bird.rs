@@ -17,8 +17,8 @@ use std::process::Command;
 use bgp_proto::{Community, LargeCommunity, Prefix};
 
 use super::{
-    Announcement, Base, BgpSpeaker, Implementation, ReceivedRoute, START_TIMEOUT, SessionState,
-    SpeakerConfig, community_pair,
+    Announcement, Base, BgpSpeaker, Implementation, ReceivedRoute, RefreshMarkers, START_TIMEOUT,
+    SessionState, SpeakerConfig, community_pair,
 };
 use crate::lab::process::{self, COMMAND_TIME_LIMIT, Process, wait_for};
 use crate::lab::{Error, Result};
@@ -112,6 +112,9 @@ impl Bird {
             let _ = writeln!(s, "  local {} as {};", c.local_address, c.local_as);
             let _ = writeln!(s, "  neighbor {} as {};", n.address, n.remote_as);
             let _ = writeln!(s, "  multihop 255;\n  strict bind on;");
+            // Packet traces show the route refresh exchange ("Got
+            // BEGIN-OF-RR"), which BIRD reports nowhere else.
+            let _ = writeln!(s, "  debug {{ states, events, packets }};");
             let _ = writeln!(s, "  passive {};", if c.passive { "on" } else { "off" });
             let _ = writeln!(
                 s,
@@ -245,6 +248,33 @@ impl BgpSpeaker for Bird {
         self.base.announcements()
     }
 
+    fn request_route_refresh(&mut self, neighbor: Ipv4Addr) -> Result<()> {
+        // Without an import table BIRD reloads by asking the neighbor.
+        let name = protocol_name(self.base.neighbor_index(neighbor)?);
+        let out = self.birdc(&["reload", "in", &name])?;
+        if out.contains("reloading") {
+            Ok(())
+        } else {
+            Err(Error::Command {
+                command: format!("birdc reload in {name}"),
+                status: "refused".into(),
+                output: out,
+            })
+        }
+    }
+
+    fn updates_received(&self, neighbor: Ipv4Addr) -> Result<u64> {
+        let name = protocol_name(self.base.neighbor_index(neighbor)?);
+        parse_import_updates(&self.birdc(&["show", "protocols", "all", &name])?)
+    }
+
+    fn refresh_markers_received(&self, neighbor: Ipv4Addr) -> Result<RefreshMarkers> {
+        let name = protocol_name(self.base.neighbor_index(neighbor)?);
+        let log = std::fs::read(self.base.dir.join("bird.log"))
+            .map_err(|e| Error::io("cannot read bird.log", e))?;
+        Ok(count_refresh_markers(&String::from_utf8_lossy(&log), &name))
+    }
+
     fn diagnostics(&self) -> String {
         let mut out = self.base.diagnostics(&["bird.out", "bird.log"]);
         if let Ok(protocols) = self.birdc(&["show", "protocols"]) {
@@ -252,6 +282,34 @@ impl BgpSpeaker for Bird {
             out.push_str(&protocols);
         }
         out
+    }
+}
+
+/// The "received" column of the channel's `Import updates:` statistics in
+/// `birdc show protocols all NAME`:
+///
+/// ```text
+///     Route change stats:     received   rejected   filtered    ignored   accepted
+///       Import updates:              2          0          0          0          2
+/// ```
+fn parse_import_updates(output: &str) -> Result<u64> {
+    output
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("Import updates:"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(|| Error::parse("birdc show protocols all", "no Import updates statistics"))
+}
+
+/// BIRD's packet traces of protocol `name` (`lab_peer1: Got BEGIN-OF-RR`).
+fn count_refresh_markers(log: &str, name: &str) -> RefreshMarkers {
+    let count = |what: &str| {
+        let needle = format!("{name}: Got {what}");
+        log.lines().filter(|l| l.ends_with(&needle)).count() as u64
+    };
+    RefreshMarkers {
+        begin: count("BEGIN-OF-RR"),
+        end: count("END-OF-RR"),
     }
 }
 
@@ -554,5 +612,40 @@ Table master4:
             command.arg("-p").arg("-c").arg(&path);
             process::run(&mut command, COMMAND_TIME_LIMIT).unwrap();
         }
+    }
+
+    #[test]
+    fn parses_import_update_statistics() {
+        let out = "BIRD 2.0.12 ready.
+Name       Proto      Table      State  Since         Info
+lab_peer1  BGP        ---        up     01:30:20.044  Established
+  BGP state:          Established
+  Channel ipv4
+    Routes:         1 imported, 2 exported, 1 preferred
+    Route change stats:     received   rejected   filtered    ignored   accepted
+      Import updates:              7          0          0          2          5
+      Import withdraws:            1          0        ---          0          1
+      Export updates:              2          0          0        ---          2
+";
+        assert_eq!(parse_import_updates(out).unwrap(), 7);
+        assert!(parse_import_updates("lab_peer1  BGP  ---  down").is_err());
+    }
+
+    #[test]
+    fn counts_refresh_markers_of_one_protocol() {
+        let log = "2026-11-22 01:30:20.044 <TRACE> lab_peer1: Sending BEGIN-OF-RR
+2026-11-22 01:30:32.935 <TRACE> lab_peer1: Sending ROUTE-REFRESH
+2026-11-22 01:30:32.950 <TRACE> lab_peer1: Got BEGIN-OF-RR
+2026-11-22 01:30:32.950 <TRACE> lab_peer1: Got END-OF-RR
+2026-11-22 01:30:33.950 <TRACE> lab_peer2: Got END-OF-RR
+";
+        assert_eq!(
+            count_refresh_markers(log, "lab_peer1"),
+            RefreshMarkers { begin: 1, end: 1 }
+        );
+        assert_eq!(
+            count_refresh_markers(log, "lab_peer2"),
+            RefreshMarkers { begin: 0, end: 1 }
+        );
     }
 }

@@ -21,8 +21,8 @@ use bgp_proto::{Community, LargeCommunity, Prefix};
 use serde_json::Value;
 
 use super::{
-    Announcement, Base, BgpSpeaker, Implementation, ReceivedRoute, START_TIMEOUT, SessionState,
-    SpeakerConfig,
+    Announcement, Base, BgpSpeaker, Implementation, ReceivedRoute, RefreshMarkers, START_TIMEOUT,
+    SessionState, SpeakerConfig,
 };
 use crate::lab::process::{self, COMMAND_TIME_LIMIT, Process, wait_for};
 use crate::lab::{Error, Result};
@@ -71,8 +71,10 @@ impl Exabgp {
                 s.push_str(&format!("  md5-password {password};\n"));
             }
             s.push_str("  family { ipv4 unicast; }\n");
+            // Route refresh and enhanced route refresh (RFC 2918, RFC 7313).
+            s.push_str("  capability { route-refresh; }\n");
             s.push_str(
-                "  api { processes [ lab ]; neighbor-changes; receive { parsed; update; } }\n}\n",
+                "  api { processes [ lab ]; neighbor-changes; receive { parsed; update; refresh; } }\n}\n",
             );
         }
         s
@@ -280,6 +282,36 @@ impl BgpSpeaker for Exabgp {
 
     fn announcements(&self) -> Vec<Announcement> {
         self.base.announcements()
+    }
+
+    fn request_route_refresh(&mut self, neighbor: Ipv4Addr) -> Result<()> {
+        self.base.neighbor_index(neighbor)?;
+        self.command(&format!(
+            "neighbor {neighbor} announce route-refresh ipv4 unicast"
+        ))
+    }
+
+    fn updates_received(&self, neighbor: Ipv4Addr) -> Result<u64> {
+        self.base.neighbor_index(neighbor)?;
+        Ok(peer(&self.status()?, neighbor)
+            .and_then(|p| p.get("updates"))
+            .and_then(Value::as_u64)
+            .unwrap_or(0))
+    }
+
+    fn refresh_markers_received(&self, neighbor: Ipv4Addr) -> Result<RefreshMarkers> {
+        self.base.neighbor_index(neighbor)?;
+        let status = self.status()?;
+        let count = |subtype: &str| {
+            peer(&status, neighbor)
+                .and_then(|p| p.pointer(&format!("/refresh/{subtype}")))
+                .and_then(Value::as_u64)
+                .unwrap_or(0)
+        };
+        Ok(RefreshMarkers {
+            begin: count("begin"),
+            end: count("end"),
+        })
     }
 
     fn diagnostics(&self) -> String {

@@ -7,8 +7,10 @@ us -> exabgp (stdout): API commands, first those of --initial (one per line), th
 We keep an Adj-RIB-In per neighbor (ExaBGP has none) and write it, with the session states, as
 one JSON document to --status (atomically: temporary file, then rename):
   {"pid": 123, "commands": 4, "acks": 4,
-   "peers": {"10.1.2.4": {"state": "up", "routes": {"0.0.0.0/0": {"next_hop": "10.1.2.4",
-             "as_path": [65001], "communities": [[65001, 100]], "large_communities": []}}}}}
+   "peers": {"10.1.2.4": {"state": "up", "updates": 3, "refresh": {"query": 0, "begin": 1, "end": 1},
+             "routes": {"0.0.0.0/0": {"next_hop": "10.1.2.4", "as_path": [65001],
+                        "communities": [[65001, 100]], "large_communities": []}}}}}
+("updates" and "refresh" count the UPDATE and ROUTE-REFRESH messages received since the start.)
 Bounded: exits on stdin EOF (exabgp gone) or after --lifetime seconds.
 """
 import argparse
@@ -55,7 +57,19 @@ def flatten(path):
 
 
 def peer_entry(ip):
-    return peers.setdefault(ip, {"state": "down", "routes": {}})
+    return peers.setdefault(
+        ip, {"state": "down", "routes": {}, "updates": 0, "refresh": {"query": 0, "begin": 0, "end": 0}}
+    )
+
+
+def on_refresh(neighbor):
+    ip = neighbor.get("address", {}).get("peer", "")
+    refresh = neighbor.get("route-refresh") or neighbor.get("message", {}).get("route-refresh", {})
+    subtype = refresh.get("subtype", "invalid")
+    with lock:
+        counts = peer_entry(ip)["refresh"]
+        counts[subtype] = counts.get(subtype, 0) + 1
+    dirty.set()
 
 
 def on_update(neighbor):
@@ -68,7 +82,9 @@ def on_update(neighbor):
         "large_communities": attribute.get("large-community", []),
     }
     with lock:
-        routes = peer_entry(ip)["routes"]
+        entry = peer_entry(ip)
+        entry["updates"] += 1
+        routes = entry["routes"]
         for family, nlris in update.get("withdraw", {}).items():
             if not family.startswith("ipv4"):
                 continue
@@ -86,8 +102,11 @@ def on_update(neighbor):
 
 
 def from_exabgp():
+    # Every event as received, next to the status, for post-mortems.
+    events = open(os.path.join(os.path.dirname(args.status), "events.jsonl"), "a", buffering=1)
     for line in sys.stdin:
         line = line.strip()
+        events.write(line + "\n")
         if line in ("done", "error", "shutdown"):
             with lock:
                 counters["acks" if line == "done" else "errors"] += 1
@@ -96,7 +115,12 @@ def from_exabgp():
         try:
             event = json.loads(line)
         except ValueError:
-            continue
+            # ExaBGP 4.2 quotes the values of ROUTE-REFRESH events twice
+            # ("afi": ""ipv4""): undo that, nothing else.
+            try:
+                event = json.loads(line.replace('""', '"'))
+            except ValueError:
+                continue
         kind = event.get("type")
         neighbor = event.get("neighbor", {})
         if kind == "state":
@@ -109,6 +133,8 @@ def from_exabgp():
             dirty.set()
         elif kind == "update":
             on_update(neighbor)
+        elif kind == "refresh":
+            on_refresh(neighbor)
     write_status()
     os._exit(0)
 

@@ -24,8 +24,8 @@ use bgp_proto::{LargeCommunity, Prefix};
 use serde_json::Value;
 
 use super::{
-    Announcement, Base, BgpSpeaker, Implementation, ReceivedRoute, START_TIMEOUT, SessionState,
-    SpeakerConfig, parse_community,
+    Announcement, Base, BgpSpeaker, Implementation, ReceivedRoute, RefreshMarkers, START_TIMEOUT,
+    SessionState, SpeakerConfig, parse_community,
 };
 use crate::lab::process::{self, COMMAND_TIME_LIMIT, Process, wait_for};
 use crate::lab::{Error, Result};
@@ -116,9 +116,11 @@ impl Frr {
         let t = c.timers;
         let mut s = String::new();
         let _ = writeln!(s, "frr defaults traditional\nhostname {}", c.name);
+        // Debug level with neighbor events: the route refresh exchange
+        // ("rcvd route-refresh (BoRR)") is logged nowhere else.
         let _ = writeln!(
             s,
-            "log file {} informational",
+            "log file {} debugging\ndebug bgp neighbor-events",
             self.base.dir.join("bgpd.log").display()
         );
         // Send only our own announcements (empty AS path before our own AS
@@ -341,6 +343,31 @@ impl BgpSpeaker for Frr {
         self.base.announcements()
     }
 
+    fn request_route_refresh(&mut self, neighbor: Ipv4Addr) -> Result<()> {
+        // Without soft-reconfiguration inbound, FRR asks the neighbor.
+        self.base.neighbor_index(neighbor)?;
+        self.vtysh(&[format!("clear bgp ipv4 unicast {neighbor} soft in")])
+            .map(drop)
+    }
+
+    fn updates_received(&self, neighbor: Ipv4Addr) -> Result<u64> {
+        self.base.neighbor_index(neighbor)?;
+        let json = self.show(&format!("show bgp neighbors {neighbor} json"))?;
+        json.pointer(&format!("/{neighbor}/messageStats/updatesRecv"))
+            .and_then(Value::as_u64)
+            .ok_or_else(|| Error::parse("vtysh show bgp neighbors json", "no updatesRecv"))
+    }
+
+    fn refresh_markers_received(&self, neighbor: Ipv4Addr) -> Result<RefreshMarkers> {
+        self.base.neighbor_index(neighbor)?;
+        let log = std::fs::read(self.base.dir.join("bgpd.log"))
+            .map_err(|e| Error::io("cannot read bgpd.log", e))?;
+        Ok(count_refresh_markers(
+            &String::from_utf8_lossy(&log),
+            neighbor,
+        ))
+    }
+
     fn diagnostics(&self) -> String {
         let mut out = self
             .base
@@ -350,6 +377,27 @@ impl BgpSpeaker for Frr {
             out.push_str(&summary);
         }
         out
+    }
+}
+
+/// bgpd's neighbor-event debug lines about received route refresh markers
+/// (`... BGP: [SDZS7-XVC4W] 10.1.2.4(Unknown) rcvd route-refresh (BoRR) for
+/// IPv4/unicast, triggering timer for 360 seconds`; the parenthesis holds
+/// the neighbor's hostname when it sent one).
+fn count_refresh_markers(log: &str, neighbor: Ipv4Addr) -> RefreshMarkers {
+    let count = |marker: &str| {
+        let needle = format!(" rcvd route-refresh ({marker})");
+        let from = |l: &&str| {
+            l.split_once(&needle).is_some_and(|(before, _)| {
+                let peer = before.rsplit(' ').next().unwrap_or_default();
+                peer.split('(').next() == Some(neighbor.to_string().as_str())
+            })
+        };
+        log.lines().filter(from).count() as u64
+    };
+    RefreshMarkers {
+        begin: count("BoRR"),
+        end: count("EoRR"),
     }
 }
 
@@ -520,5 +568,23 @@ mod tests {
             SessionState::Active
         );
         assert!(!parse_neighbor_state(&json, Ipv4Addr::new(10, 1, 2, 5)).is_established());
+    }
+
+    #[test]
+    fn counts_refresh_markers_of_one_neighbor() {
+        // Captured from FRR 8.4.4 with `debug bgp neighbor-events`.
+        let log = "2026/11/22 01:33:50 BGP: [ZYAGF-264TT] 10.1.2.4(Unknown) route-refresh for IPv4/unicast, marking prefix 0.0.0.0/0 as stale
+2026/11/22 01:33:50 BGP: [SDZS7-XVC4W] 10.1.2.4(Unknown) rcvd route-refresh (BoRR) for IPv4/unicast, triggering timer for 360 seconds
+2026/11/22 01:33:50 BGP: [Y6XKR-PF89P] 10.1.2.4(Unknown) rcvd route-refresh (EoRR) for IPv4/unicast, stopping BoRR timer
+2026/11/22 01:33:51 BGP: [Y6XKR-PF89P] 10.1.2.40(nva) rcvd route-refresh (EoRR) for IPv4/unicast, stopping BoRR timer
+";
+        assert_eq!(
+            count_refresh_markers(log, Ipv4Addr::new(10, 1, 2, 4)),
+            RefreshMarkers { begin: 1, end: 1 }
+        );
+        assert_eq!(
+            count_refresh_markers(log, Ipv4Addr::new(10, 1, 2, 40)),
+            RefreshMarkers { begin: 0, end: 1 }
+        );
     }
 }

@@ -232,6 +232,28 @@ impl BgpSpeaker for Gobgp {
         self.base.announcements()
     }
 
+    fn request_route_refresh(&mut self, neighbor: Ipv4Addr) -> Result<()> {
+        self.base.neighbor_index(neighbor)?;
+        // `gobgp neighbor X softresetin` replays GoBGP's own Adj-RIB-In
+        // through the import policy (server.go softResetIn); nothing in its
+        // CLI or API sends a ROUTE-REFRESH.
+        Err(Error::Unsupported(
+            "GoBGP: softresetin replays its Adj-RIB-In and sends no ROUTE-REFRESH".into(),
+        ))
+    }
+
+    fn updates_received(&self, neighbor: Ipv4Addr) -> Result<u64> {
+        self.base.neighbor_index(neighbor)?;
+        let out = self.gobgp(&["-j", "neighbor", &neighbor.to_string()])?;
+        let json: Value = serde_json::from_str(&out)
+            .map_err(|e| Error::parse("gobgp -j neighbor", e.to_string()))?;
+        // The API leaves zero counters out.
+        Ok(json
+            .pointer("/state/messages/received/update")
+            .and_then(Value::as_u64)
+            .unwrap_or(0))
+    }
+
     fn diagnostics(&self) -> String {
         let mut out = self.base.diagnostics(&["gobgpd.log"]);
         if let Ok(neighbors) = self.gobgp(&["neighbor"]) {

@@ -20,6 +20,7 @@ mod bird;
 mod exabgp;
 mod frr;
 mod gobgp;
+mod nvabgp;
 mod roles;
 
 use std::collections::BTreeMap;
@@ -36,7 +37,10 @@ pub use bird::Bird;
 pub use exabgp::Exabgp;
 pub use frr::Frr;
 pub use gobgp::Gobgp;
-pub use roles::{NvaSpeakerOptions, RouteServerOptions, RouteServers, start_nva_speaker};
+pub use nvabgp::Nvabgp;
+pub use roles::{
+    NvaSpeakerOptions, RouteServerOptions, RouteServers, nva_speaker_config, start_nva_speaker,
+};
 
 /// Azure Route Server's AS number.
 pub const ROUTE_SERVER_AS: u32 = 65515;
@@ -55,10 +59,13 @@ pub enum Implementation {
     Gobgp,
     /// ExaBGP 4 (Debian package `exabgp`) with our API helper.
     Exabgp,
+    /// nvabgp itself ([`Nvabgp`]): built by cargo, not installed, so
+    /// [`spawn`] cannot start it without being told the binary.
+    Nvabgp,
 }
 
 impl Implementation {
-    /// All of them.
+    /// The real daemons nvabgp is tested against (nvabgp not included).
     pub const ALL: [Implementation; 4] = [Self::Bird, Self::Frr, Self::Gobgp, Self::Exabgp];
 
     /// The programs the lab runs for it.
@@ -68,6 +75,8 @@ impl Implementation {
             Self::Frr => &[frr::ZEBRA, frr::BGPD, "vtysh"],
             Self::Gobgp => &["gobgpd", "gobgp"],
             Self::Exabgp => &["exabgp", exabgp::PYTHON],
+            // The binary is the test's own build (`CARGO_BIN_EXE_nvabgp`).
+            Self::Nvabgp => &[],
         }
     }
 
@@ -78,6 +87,7 @@ impl Implementation {
             Self::Frr => "frr",
             Self::Gobgp => "gobgpd",
             Self::Exabgp => "exabgp",
+            Self::Nvabgp => "nvabgp",
         }
     }
 }
@@ -89,6 +99,7 @@ impl fmt::Display for Implementation {
             Self::Frr => "FRR",
             Self::Gobgp => "GoBGP",
             Self::Exabgp => "ExaBGP",
+            Self::Nvabgp => "nvabgp",
         })
     }
 }
@@ -244,6 +255,15 @@ impl SessionState {
     }
 }
 
+/// Enhanced route refresh markers received (RFC 7313 §4).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RefreshMarkers {
+    /// Beginning-of-RIB-Route-Refresh (BoRR) messages.
+    pub begin: u64,
+    /// End-of-RIB-Route-Refresh (EoRR) messages.
+    pub end: u64,
+}
+
 /// What one lab speaker runs: identity, neighbors, timers, routes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SpeakerConfig {
@@ -316,6 +336,58 @@ pub trait BgpSpeaker: fmt::Debug + Send {
 
     /// The ends of its logs, for failure messages.
     fn diagnostics(&self) -> String;
+
+    /// Freezes it (SIGSTOP to every process): it stops sending anything,
+    /// keepalives included, while the kernel keeps its connections open, so
+    /// its neighbors see silence until their hold timers expire.
+    fn pause(&mut self) -> Result<()> {
+        for pid in self.pids() {
+            process::signal(pid, libc::SIGSTOP)
+                .map_err(|e| Error::io(format!("SIGSTOP {pid}"), e))?;
+        }
+        Ok(())
+    }
+
+    /// Undoes [`pause`](Self::pause) (SIGCONT).
+    fn resume(&mut self) -> Result<()> {
+        for pid in self.pids() {
+            process::signal(pid, libc::SIGCONT)
+                .map_err(|e| Error::io(format!("SIGCONT {pid}"), e))?;
+        }
+        Ok(())
+    }
+
+    /// Sends `neighbor` a ROUTE-REFRESH for IPv4 unicast (RFC 2918), as
+    /// the daemon's inbound soft reset does when the neighbor supports it.
+    fn request_route_refresh(&mut self, neighbor: Ipv4Addr) -> Result<()> {
+        let _ = neighbor;
+        Err(Error::Unsupported(format!(
+            "{}: no way to request a route refresh",
+            self.implementation()
+        )))
+    }
+
+    /// A counter of what the daemon received from `neighbor` in UPDATEs
+    /// (messages or routes, depending on the daemon): only its increase
+    /// means something, e.g. that a route refresh was answered.
+    fn updates_received(&self, neighbor: Ipv4Addr) -> Result<u64> {
+        let _ = neighbor;
+        Err(Error::Unsupported(format!(
+            "{}: no UPDATE counter",
+            self.implementation()
+        )))
+    }
+
+    /// How many Beginning-of-RIB-Route-Refresh and End-of-RIB-Route-Refresh
+    /// markers (RFC 7313 enhanced route refresh) the daemon received from
+    /// `neighbor` since it started.
+    fn refresh_markers_received(&self, neighbor: Ipv4Addr) -> Result<RefreshMarkers> {
+        let _ = neighbor;
+        Err(Error::Unsupported(format!(
+            "{}: does not report enhanced route refresh markers",
+            self.implementation()
+        )))
+    }
 
     /// Waits until the session with `neighbor` is Established.
     fn wait_established(&self, neighbor: Ipv4Addr, timeout: Duration) -> Result<()> {
@@ -407,6 +479,12 @@ pub fn spawn(implementation: Implementation, config: SpeakerConfig) -> Result<Bo
         Implementation::Frr => Box::new(Frr::new(config)?),
         Implementation::Gobgp => Box::new(Gobgp::new(config)?),
         Implementation::Exabgp => Box::new(Exabgp::new(config)?),
+        Implementation::Nvabgp => {
+            return Err(Error::Unsupported(
+                "nvabgp is started with Nvabgp::new(binary, config) (the binary is the test's build)"
+                    .into(),
+            ));
+        }
     };
     speaker.start()?;
     Ok(speaker)

@@ -62,6 +62,17 @@ impl RouteServers {
         topology: &Topology,
         options: &RouteServerOptions,
     ) -> Result<Self> {
+        Self::start_with(topology, options, |config| spawn(implementation, config))
+    }
+
+    /// Like [`RouteServers::start`], with `start` creating and starting each
+    /// instance from its configuration (for speakers [`spawn`] cannot
+    /// create, such as [`super::Nvabgp`]).
+    pub fn start_with(
+        topology: &Topology,
+        options: &RouteServerOptions,
+        mut start: impl FnMut(SpeakerConfig) -> Result<Box<dyn BgpSpeaker>>,
+    ) -> Result<Self> {
         let mut instances = Vec::new();
         for address in topology.rs_addresses() {
             let config = SpeakerConfig {
@@ -80,7 +91,7 @@ impl RouteServers {
                 passive: options.passive,
                 announcements: options.announcements.clone(),
             };
-            instances.push(spawn(implementation, config)?);
+            instances.push(start(config)?);
         }
         Ok(Self {
             instances,
@@ -91,6 +102,11 @@ impl RouteServers {
     /// The instances, in the order of the topology's Route Server addresses.
     pub fn instances(&self) -> &[Box<dyn BgpSpeaker>] {
         &self.instances
+    }
+
+    /// Instance `index` (0 or 1).
+    pub fn instance(&self, index: usize) -> Option<&dyn BgpSpeaker> {
+        self.instances.get(index).map(|i| &**i)
     }
 
     /// Instance `index` (0 or 1), for per-instance actions (kill, withdraw).
@@ -184,14 +200,10 @@ impl Default for NvaSpeakerOptions {
     }
 }
 
-/// Starts `implementation` in the NVA namespace, peering with both Route
-/// Server addresses.
-pub fn start_nva_speaker(
-    implementation: Implementation,
-    topology: &Topology,
-    options: &NvaSpeakerOptions,
-) -> Result<Box<dyn BgpSpeaker>> {
-    let config = SpeakerConfig {
+/// The configuration of the NVA-side speaker in `topology`: the NVA's
+/// address and namespace, a session to each Route Server address.
+pub fn nva_speaker_config(topology: &Topology, options: &NvaSpeakerOptions) -> SpeakerConfig {
+    SpeakerConfig {
         name: "nva".to_string(),
         namespace: topology.namespace(Node::Nva).to_string(),
         router_id: topology.nva_address(),
@@ -210,8 +222,17 @@ pub fn start_nva_speaker(
         timers: options.timers,
         passive: options.passive,
         announcements: options.announcements.clone(),
-    };
-    spawn(implementation, config)
+    }
+}
+
+/// Starts `implementation` in the NVA namespace, peering with both Route
+/// Server addresses.
+pub fn start_nva_speaker(
+    implementation: Implementation,
+    topology: &Topology,
+    options: &NvaSpeakerOptions,
+) -> Result<Box<dyn BgpSpeaker>> {
+    spawn(implementation, nva_speaker_config(topology, options))
 }
 
 #[cfg(test)]
