@@ -13,15 +13,19 @@
 //!    best, both in the ECMP set (checked through `nvabgp routes --json`);
 //! 4. withdrawals both ways, and `nvabgp announce` / `set-next-hop` /
 //!    `withdraw` at runtime reach both stand-ins;
-//! 5. a stand-in killed (-9) and restarted: its paths go, the session comes
-//!    back by itself with them;
+//! 5. a stand-in killed (-9), then stopped (SIGTERM), restarted each time:
+//!    its paths go, the session comes back by itself with them;
 //! 6. a stand-in frozen (SIGSTOP) past the hold time: nvabgp's hold timer
 //!    expires, its paths go, and after SIGCONT the session recovers;
 //! 7. nvabgp killed (-9) and restarted: the stand-ins get the session and
 //!    the routes back;
 //! 8. a stand-in sends ROUTE-REFRESH (its inbound soft reset): nvabgp
 //!    answers with its routes, between BoRR and EoRR where the stand-in
-//!    negotiated enhanced route refresh (RFC 7313).
+//!    negotiated enhanced route refresh (RFC 7313);
+//! 9. nvabgp stopped with SIGTERM: a Cease to each peer, exit status 0.
+//!
+//! Further tests: TCP MD5 with BIRD, the neighbors' prefix counts, and
+//! nvabgp as graceful restart receiving speaker (FRR restarting).
 //!
 //! Needs root and the Debian packages bird2, frr, gobgpd, exabgp; skips
 //! loudly without them (fails on CI). `NVABGP_LAB_KEEP=1` keeps the
@@ -39,7 +43,7 @@ use common::{TIMEOUT, VNET, VNET_COMMUNITY, lab_available, prefix, route_server_
 use nvabgp::control::{self, NextHop, Route, RoutePath, SessionState};
 use nvabgp::lab::daemons::{
     Announcement, BgpSpeaker, Implementation, NvaSpeakerOptions, Nvabgp, ReceivedRoute,
-    RouteServers, Timers, nva_speaker_config,
+    RouteServerOptions, RouteServers, Timers, nva_speaker_config,
 };
 use nvabgp::lab::{Topology, TopologyOptions};
 
@@ -85,18 +89,28 @@ struct Lab {
 
 impl Lab {
     fn start(test: &'static str, standin: StandIn) -> Self {
+        Self::start_with(test, standin, &route_server_options(), None)
+    }
+
+    /// With other stand-in options, and a TCP MD5 key on nvabgp's sessions.
+    fn start_with(
+        test: &'static str,
+        standin: StandIn,
+        options: &RouteServerOptions,
+        password: Option<&str>,
+    ) -> Self {
         let started = Instant::now();
         let topology = Topology::up(TopologyOptions::default()).unwrap();
-        let options = route_server_options();
         let rs = match standin {
-            StandIn::Daemon(i) => RouteServers::start(i, &topology, &options),
-            StandIn::Nvabgp => RouteServers::start_with(&topology, &options, |config| {
+            StandIn::Daemon(i) => RouteServers::start(i, &topology, options),
+            StandIn::Nvabgp => RouteServers::start_with(&topology, options, |config| {
                 Nvabgp::spawn(Path::new(NVABGP), config)
             }),
         }
         .unwrap_or_else(|e| panic!("{test}: stand-ins did not start: {e}"));
         let nva_options = NvaSpeakerOptions {
             timers: Timers::SHORT,
+            password: password.map(str::to_string),
             ..NvaSpeakerOptions::default()
         };
         let mut default_route = control::Announcement::new(prefix(DEFAULT));
@@ -163,13 +177,25 @@ impl Lab {
         self.rs.instance(index).unwrap()
     }
 
-    /// Waits until nvabgp's session with `peer` is up (`true`) or not.
+    /// Waits until nvabgp's session with `peer` is up (`true`) or down, as
+    /// the daemon's RIB sees it too: with an uptime when up, without when
+    /// down. The state alone runs ahead: the session task reports state
+    /// changes at once but queues "established" and "down" behind the
+    /// UPDATEs it forwards, so for a moment `neighbors` shows Idle with the
+    /// dead session's uptime and no `last_error` (or Established without
+    /// what the OPENs negotiated).
     fn wait_nva_session(&self, peer: Ipv4Addr, up: bool) -> control::Neighbor {
         let what = if up { "Established" } else { "down" };
         self.ok(self.nva.wait_neighbor(
             peer,
             what,
-            &|n| (n.state == SessionState::Established) == up,
+            &|n| {
+                if up {
+                    n.state == SessionState::Established && n.uptime_secs.is_some()
+                } else {
+                    n.state != SessionState::Established && n.uptime_secs.is_none()
+                }
+            },
             TIMEOUT,
         ))
     }
@@ -191,6 +217,18 @@ impl Lab {
         ));
         check_vnet_paths(self, &paths);
         paths
+    }
+
+    /// Steps 1 to 3 in short: both sessions up, nvabgp's routes at both
+    /// stand-ins, two ECMP paths for the VNet prefix.
+    fn wait_up(&self) {
+        for peer in self.rs_addresses() {
+            self.wait_nva_session(peer, true);
+        }
+        self.ok(self.rs.wait_established(TIMEOUT));
+        self.wait_nva_routes_at(0);
+        self.wait_nva_routes_at(1);
+        self.wait_vnet_paths(&self.rs_addresses());
     }
 
     /// Waits until `instance` has both of nvabgp's configured routes, with
@@ -377,7 +415,25 @@ fn scenario(test: &'static str, standin: StandIn) {
     lab.wait_nva_session(rs2, true);
     lab.wait_vnet_paths(&[rs1, rs2]);
     lab.wait_nva_routes_at(1);
-    lab.step_done("5 stand-in killed and restarted");
+    // The same after a graceful stop (SIGTERM): the daemons say goodbye
+    // with a NOTIFICATION first (Cease), or at least close the connection.
+    lab.rs.instance_mut(1).unwrap().stop();
+    let neighbor = lab.wait_nva_session(rs2, false);
+    eprintln!(
+        "{test}: after a graceful stop of a stand-in: last_error {:?}",
+        neighbor.last_error
+    );
+    lab.ensure(
+        neighbor.last_error.is_some(),
+        format!("no last_error after the stand-in stopped: {neighbor:?}"),
+    );
+    lab.wait_vnet_paths(&[rs1]);
+    let restarted = lab.rs.instance_mut(1).unwrap().start();
+    lab.ok(restarted);
+    lab.wait_nva_session(rs2, true);
+    lab.wait_vnet_paths(&[rs1, rs2]);
+    lab.wait_nva_routes_at(1);
+    lab.step_done("5 stand-in killed, stopped, restarted");
 
     // 6. The first stand-in frozen: nvabgp's hold timer expires, its paths
     // go; thawed, the session recovers by itself.
@@ -416,6 +472,37 @@ fn scenario(test: &'static str, standin: StandIn) {
     lab.step_done("7 nvabgp killed and restarted");
 
     // 8. ROUTE-REFRESH from the first stand-in.
+    route_refresh(&mut lab);
+
+    // 9. SIGTERM, as systemd stops it: a Cease NOTIFICATION to each peer,
+    // exit status 0, and the stand-ins see the sessions go.
+    let status = lab.nva.terminate();
+    lab.ensure(
+        status.is_some_and(|s| s.success()),
+        format!("nvabgp did not exit cleanly on SIGTERM: {status:?}"),
+    );
+    for index in 0..2 {
+        lab.ok(lab.instance(index).wait_session(nva, false, TIMEOUT));
+    }
+    let log = lab.nva.log_text();
+    for peer in [rs1, rs2] {
+        let peer_field = format!("peer={peer}");
+        lab.ensure(
+            log.lines().any(|l| {
+                l.contains("sending NOTIFICATION") && l.contains(&peer_field) && l.contains("Cease")
+            }),
+            format!("no Cease NOTIFICATION logged for {peer} on SIGTERM"),
+        );
+    }
+    lab.step_done("9 stopped with SIGTERM");
+}
+
+/// Step 8: the first stand-in sends ROUTE-REFRESH (where it can); nvabgp
+/// re-advertises, between BoRR and EoRR where they were negotiated.
+fn route_refresh(lab: &mut Lab) {
+    let test = lab.test;
+    let [rs1, _] = lab.rs_addresses();
+    let nva = lab.nva_address();
     let before_log = refresh_requests_logged(&lab.nva.log_text(), rs1);
     let before_updates = lab.instance(0).updates_received(nva).ok();
     let before_markers = lab.instance(0).refresh_markers_received(nva).ok();
@@ -459,8 +546,8 @@ fn scenario(test: &'static str, standin: StandIn) {
         prefixes == [prefix(DEFAULT), prefix(PREPENDED)],
         format!("routes after the refresh: {routes:?}"),
     );
-    check_default_route(&lab, &routes[0]);
-    check_prepended_route(&lab, &routes[1]);
+    check_default_route(lab, &routes[0]);
+    check_prepended_route(lab, &routes[1]);
     lab.step_done("8 route refresh answered");
 }
 
@@ -493,4 +580,109 @@ fn exabgp_route_servers() {
 #[test]
 fn nvabgp_route_servers() {
     scenario("nvabgp_route_servers", StandIn::Nvabgp);
+}
+
+/// TCP MD5 signatures (RFC 2385) on both sessions, against BIRD: BIRD's
+/// kernel drops every segment that is not signed with the key, so the
+/// sessions come up only if nvabgp signs them, both when it connects and
+/// when it accepts.
+#[test]
+fn md5_sessions_with_bird() {
+    let test = "md5_sessions_with_bird";
+    if !lab_available(test, &[Implementation::Bird]) {
+        return;
+    }
+    let key = "lab-md5-key";
+    let options = RouteServerOptions {
+        password: Some(key.to_string()),
+        ..route_server_options()
+    };
+    let mut lab = Lab::start_with(
+        test,
+        StandIn::Daemon(Implementation::Bird),
+        &options,
+        Some(key),
+    );
+    lab.wait_up();
+    lab.step_done("sessions with MD5 up, routes both ways");
+    // A reconnection (nvabgp restarted) signs again.
+    lab.nva.kill();
+    let restarted = lab.nva.start();
+    lab.ok(restarted);
+    lab.wait_up();
+    lab.step_done("sessions with MD5 up again after a restart of nvabgp");
+}
+
+/// `nvabgp neighbors` counts the prefixes each peer announces now: after
+/// a stand-in re-sent its one route (a withdraw and an announce, which BIRD
+/// follows with an enhanced route refresh of everything) and after a
+/// session flap, each peer still announces exactly one prefix.
+#[test]
+fn neighbor_prefix_counts_follow_the_announcements() {
+    let test = "neighbor_prefix_counts_follow_the_announcements";
+    if !lab_available(test, &[Implementation::Bird]) {
+        return;
+    }
+    let mut lab = Lab::start(test, StandIn::Daemon(Implementation::Bird));
+    let [rs1, rs2] = lab.rs_addresses();
+    lab.wait_up();
+    let withdrawn = lab.rs.instance_mut(0).unwrap().withdraw(prefix(VNET));
+    lab.ok(withdrawn);
+    lab.wait_vnet_paths(&[rs2]);
+    let vnet = Announcement::new(prefix(VNET)).with_community(VNET_COMMUNITY);
+    let announced = lab.rs.instance_mut(0).unwrap().announce(vnet);
+    lab.ok(announced);
+    lab.wait_vnet_paths(&[rs1, rs2]);
+    lab.rs.instance_mut(1).unwrap().kill();
+    lab.wait_nva_session(rs2, false);
+    let restarted = lab.rs.instance_mut(1).unwrap().start();
+    lab.ok(restarted);
+    lab.wait_nva_session(rs2, true);
+    lab.wait_vnet_paths(&[rs1, rs2]);
+    for peer in [rs1, rs2] {
+        let neighbor = lab.ok(lab.nva.neighbor(peer));
+        lab.ensure(
+            neighbor.prefixes_received == 1 && neighbor.prefixes_accepted == 1,
+            format!(
+                "{peer} announces one prefix, nvabgp shows received {} accepted {}: {neighbor:?}",
+                neighbor.prefixes_received, neighbor.prefixes_accepted
+            ),
+        );
+    }
+}
+
+/// nvabgp advertises the graceful restart capability as a receiving
+/// speaker, so when a peer that announced graceful restart (forwarding
+/// state preserved) loses its session, nvabgp must keep that peer's routes
+/// as stale until the peer is back or its restart time runs out (RFC 4724
+/// §4.2), not drop them at once. FRR, restart time 120 s.
+#[test]
+fn graceful_restart_helper_keeps_the_routes_of_a_restarting_peer() {
+    let test = "graceful_restart_helper_keeps_the_routes_of_a_restarting_peer";
+    if !lab_available(test, &[Implementation::Frr]) {
+        return;
+    }
+    let options = RouteServerOptions {
+        graceful_restart: Some(120),
+        ..route_server_options()
+    };
+    let mut lab = Lab::start_with(test, StandIn::Daemon(Implementation::Frr), &options, None);
+    let [rs1, rs2] = lab.rs_addresses();
+    lab.wait_up();
+    lab.rs.instance_mut(1).unwrap().kill();
+    lab.wait_nva_session(rs2, false);
+    let paths = lab.ok(lab.nva.loc_rib_paths(prefix(VNET)));
+    let mut from: Vec<Option<String>> = paths.iter().map(|p| p.peer.clone()).collect();
+    from.sort();
+    lab.ensure(
+        from == [Some(rs1.to_string()), Some(rs2.to_string())],
+        format!(
+            "the restarting peer's path was dropped at once instead of kept as stale: {paths:?}"
+        ),
+    );
+    let restarted = lab.rs.instance_mut(1).unwrap().start();
+    lab.ok(restarted);
+    lab.wait_nva_session(rs2, true);
+    lab.wait_vnet_paths(&[rs1, rs2]);
+    lab.wait_nva_routes_at(1);
 }

@@ -250,20 +250,23 @@ impl Process {
         let _ = self.child.wait();
     }
 
-    /// SIGTERM, wait up to `grace` for it to exit, then SIGKILL.
-    pub fn terminate(&mut self, grace: Duration) {
-        if !self.is_running() {
-            return;
+    /// SIGTERM, wait up to `grace` for it to exit, then SIGKILL. Returns
+    /// the exit status when it exited by itself (also before the SIGTERM),
+    /// `None` when it had to be killed.
+    pub fn terminate(&mut self, grace: Duration) -> Option<ExitStatus> {
+        if let Some(status) = self.exit_status() {
+            return Some(status);
         }
         let _ = signal(self.pid(), libc::SIGTERM);
         let deadline = Instant::now() + grace;
         while Instant::now() < deadline {
-            if !self.is_running() {
-                return;
+            if let Some(status) = self.exit_status() {
+                return Some(status);
             }
             thread::sleep(Duration::from_millis(20));
         }
         self.kill();
+        None
     }
 }
 
@@ -411,6 +414,31 @@ mod tests {
         assert_eq!(tail("abcdef", 3), "def");
         assert_eq!(tail("ab", 5), "ab");
         assert_eq!(tail("aé", 1), "");
+    }
+
+    #[test]
+    fn terminate_reports_how_the_process_ended() {
+        let dir = RuntimeDir::new("unit-terminate").unwrap();
+        let log = dir.join("log");
+        let spawn = |script: &str| {
+            let mut command = Command::new("sh");
+            command.args(["-c", script]);
+            Process::spawn("sh", command, &log).unwrap()
+        };
+        // Exits by itself on SIGTERM, with its own status.
+        let mut graceful = spawn("trap 'exit 3' TERM; while :; do sleep 0.05; done");
+        thread::sleep(Duration::from_millis(100));
+        let status = graceful.terminate(Duration::from_secs(10)).unwrap();
+        assert_eq!(status.code(), Some(3));
+        // Ignores SIGTERM: killed, no status.
+        let mut stubborn = spawn("trap '' TERM; sleep 1");
+        thread::sleep(Duration::from_millis(100));
+        assert!(stubborn.terminate(Duration::from_millis(200)).is_none());
+        assert!(!stubborn.is_running());
+        // Already gone: its status.
+        let mut done = spawn("exit 0");
+        thread::sleep(Duration::from_millis(100));
+        assert!(done.terminate(Duration::from_secs(1)).unwrap().success());
     }
 
     #[test]

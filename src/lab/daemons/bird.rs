@@ -572,6 +572,7 @@ Table master4:
             }],
             timers: Timers::SHORT,
             passive: true,
+            graceful_restart: None,
             announcements: vec![
                 Announcement::parse("10.1.0.0/16")
                     .unwrap()

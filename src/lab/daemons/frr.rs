@@ -146,6 +146,15 @@ impl Frr {
             " no bgp ebgp-requires-policy\n no bgp network import-check"
         );
         let _ = writeln!(s, " timers bgp {} {}", t.keepalive, t.hold);
+        if let Some(restart_time) = c.graceful_restart {
+            // Restarting speaker: R and F bits, IPv4 unicast forwarding
+            // state "preserved" (zebra's routes die with it, which does not
+            // matter to the neighbors' side of the procedure).
+            let _ = writeln!(
+                s,
+                " bgp graceful-restart\n bgp graceful-restart restart-time {restart_time}\n bgp graceful-restart preserve-fw-state"
+            );
+        }
         for n in &c.neighbors {
             let a = n.address;
             let _ = writeln!(s, " neighbor {a} remote-as {}", n.remote_as);

@@ -289,6 +289,11 @@ pub struct SpeakerConfig {
     pub passive: bool,
     /// Routes announced from the start.
     pub announcements: Vec<Announcement>,
+    /// Be a graceful restart restarting speaker (RFC 4724) with this
+    /// restart time in seconds, forwarding state preserved for IPv4
+    /// unicast: neighbors that are receiving speakers keep its routes while
+    /// it restarts. FRR only; `None` everywhere else.
+    pub graceful_restart: Option<u16>,
 }
 
 /// One running (or stopped) BGP daemon of the lab.
@@ -519,6 +524,11 @@ impl Base {
             check_announcement(a)?;
             announcements.insert(a.prefix, a.clone());
         }
+        if config.graceful_restart.is_some() && implementation != Implementation::Frr {
+            return Err(Error::Unsupported(format!(
+                "{implementation}: the lab configures graceful restart for FRR only"
+            )));
+        }
         let label = format!("{}-{}", implementation.debian_package(), config.name);
         Ok(Self {
             implementation,
@@ -582,7 +592,7 @@ impl Base {
 
     fn stop(&mut self) {
         for p in self.processes.iter_mut().rev() {
-            p.terminate(STOP_GRACE);
+            let _ = p.terminate(STOP_GRACE);
         }
         self.processes.clear();
     }

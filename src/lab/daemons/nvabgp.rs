@@ -66,6 +66,11 @@ impl Nvabgp {
     /// announcements of `config` become `[[route]]`s; richer ones (prepend,
     /// MED) are added with [`Nvabgp::with_route`].
     pub fn new(binary: impl Into<PathBuf>, config: SpeakerConfig) -> Result<Self> {
+        if config.graceful_restart.is_some() {
+            return Err(Error::Unsupported(
+                "nvabgp does not restart gracefully (it is only a receiving speaker)".into(),
+            ));
+        }
         for neighbor in &config.neighbors {
             if let Some(password) = &neighbor.password {
                 check_password(password)?;
@@ -371,6 +376,13 @@ impl Nvabgp {
         .map_err(|e| super::with_diagnostics(e, format!("last seen: {seen:?}")))
     }
 
+    /// Stops the daemon with SIGTERM, as systemd does, and returns its
+    /// exit status; `None` when it was not running or had to be killed
+    /// after [`STOP_GRACE`].
+    pub fn terminate(&mut self) -> Option<std::process::ExitStatus> {
+        self.process.take()?.terminate(STOP_GRACE)
+    }
+
     fn check_alive(&mut self) -> Result<()> {
         if let Some(p) = self.process.as_mut()
             && let Some(status) = p.exit_status()
@@ -430,9 +442,7 @@ impl BgpSpeaker for Nvabgp {
     }
 
     fn stop(&mut self) {
-        if let Some(mut p) = self.process.take() {
-            p.terminate(STOP_GRACE);
-        }
+        let _ = self.terminate();
     }
 
     fn kill(&mut self) {
@@ -600,6 +610,7 @@ mod tests {
             }],
             timers: Timers::SHORT,
             passive: false,
+            graceful_restart: None,
             announcements: vec![
                 Announcement::parse("10.2.0.0/16")
                     .unwrap()

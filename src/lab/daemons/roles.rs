@@ -29,6 +29,9 @@ pub struct RouteServerOptions {
     /// instance's own address, as Azure Route Server advertises VNet
     /// prefixes.
     pub announcements: Vec<Announcement>,
+    /// Graceful restart as a restarting speaker, with this restart time
+    /// ([`SpeakerConfig::graceful_restart`]; FRR only).
+    pub graceful_restart: Option<u16>,
 }
 
 impl Default for RouteServerOptions {
@@ -43,6 +46,7 @@ impl Default for RouteServerOptions {
             password: None,
             passive: false,
             announcements: vec![Announcement::new(Prefix::V4(0x0A01_0000, 16))],
+            graceful_restart: None,
         }
     }
 }
@@ -90,6 +94,7 @@ impl RouteServers {
                 timers: options.timers,
                 passive: options.passive,
                 announcements: options.announcements.clone(),
+                graceful_restart: options.graceful_restart,
             };
             instances.push(start(config)?);
         }
@@ -222,6 +227,7 @@ pub fn nva_speaker_config(topology: &Topology, options: &NvaSpeakerOptions) -> S
         timers: options.timers,
         passive: options.passive,
         announcements: options.announcements.clone(),
+        graceful_restart: None,
     }
 }
 
