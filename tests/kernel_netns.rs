@@ -700,3 +700,57 @@ fn a_hundred_thousand_sets_coalesce_and_leave_the_exact_state() {
         );
     });
 }
+
+#[test]
+fn the_monitor_never_receives_our_own_changes() {
+    use nvabgp::kernel::netlink::{self, Request, RouteKey, RouteSocket, TABLE_MAIN, Write};
+    if !can_run() {
+        return;
+    }
+    let lab = Arc::new(Lab::new());
+    let l = Arc::clone(&lab);
+    in_netns(&lab.ns.clone(), move || async move {
+        let lab = l;
+        let mut ours = RouteSocket::open(PROTO).unwrap();
+        let monitor = netlink::open_monitor(ours.port()).unwrap();
+        let gateway = [a("10.1.2.1")];
+        let request = |prefix: &str| Request {
+            write: Write::Create,
+            key: RouteKey {
+                table: TABLE_MAIN,
+                prefix: p(prefix),
+                metric: 20,
+            },
+            gateways: &gateway,
+        };
+        let mut outcomes = Vec::new();
+        ours.execute(
+            &[request("192.0.2.0/24"), request("192.0.3.0/24")],
+            &mut outcomes,
+        );
+        assert_eq!(outcomes, vec![Ok(()), Ok(())]);
+        lab.ip(&[
+            "route",
+            "add",
+            "198.51.100.0/24",
+            "via",
+            "10.1.2.1",
+            "proto",
+            "static",
+        ]);
+        // Every notification queued so far: only the one made by `ip`.
+        let mut seen = Vec::new();
+        let mut buffer = vec![0u8; 65536];
+        for _ in 0..100 {
+            match monitor.recv(&mut &mut buffer[..], 0) {
+                Ok(n) => {
+                    let route = netlink::parse_route(&buffer[16..n]).unwrap();
+                    seen.push(route.key.prefix.to_string());
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) => panic!("monitor: {e}"),
+            }
+        }
+        assert_eq!(seen, vec!["198.51.100.0/24"]);
+    });
+}

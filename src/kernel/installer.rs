@@ -21,6 +21,7 @@ use tracing::{debug, error, info, warn};
 
 use super::netlink::{InterfaceAddress, Outcome, Request, RouteKey, RouteSocket, Write};
 use super::policy::{Policy, RefusalReason, first_host, pinned_prefixes};
+use super::prefix_map::PrefixMap;
 use super::queue::Desired;
 use super::{KernelContext, KernelError, KernelStats, MonitorEvent, Shared};
 use crate::config::{KernelConfig, LearnedInstall};
@@ -132,16 +133,26 @@ pub(crate) struct Installer {
     shared: Arc<Shared>,
     policy: Policy,
     peer_settings: HashMap<IpAddr, LearnedInstall>,
-    installed: HashMap<Prefix, Arc<Target>>,
+    installed: PrefixMap<Arc<Target>>,
     targets: HashSet<Arc<Target>>,
     sweep_at: usize,
-    refused: HashMap<Prefix, (RefusalReason, Desired)>,
+    refused: PrefixMap<(RefusalReason, Desired)>,
     logged: HashSet<(RefusalReason, Prefix)>,
     foreign: HashSet<RouteKey>,
     pinned: BTreeMap<Prefix, Pinned>,
     pinned_target: Option<Arc<Target>>,
+    /// The last next-hop decision: a full table from one peer shares one
+    /// (peer, next hops), so the gateways are computed once, not per route.
+    last: Option<LastDecision>,
     stats: KernelStats,
     outcomes: Vec<Outcome>,
+}
+
+struct LastDecision {
+    peer: Option<IpAddr>,
+    v4: bool,
+    next_hops: Vec<IpAddr>,
+    result: Result<Arc<Target>, RefusalReason>,
 }
 
 /// The thread's body: start-up, then serve until shutdown.
@@ -188,14 +199,15 @@ impl Installer {
             socket,
             shared,
             peer_settings,
-            installed: HashMap::new(),
+            installed: PrefixMap::default(),
             targets: HashSet::new(),
             sweep_at: 1024,
-            refused: HashMap::new(),
+            refused: PrefixMap::default(),
             logged: HashSet::new(),
             foreign: HashSet::new(),
             pinned: BTreeMap::new(),
             pinned_target: None,
+            last: None,
             stats: KernelStats::default(),
             outcomes: Vec::new(),
         };
@@ -305,6 +317,7 @@ impl Installer {
     }
 
     fn apply_addresses(&mut self, addresses: &[InterfaceAddress]) {
+        self.last = None;
         self.policy.local = addresses.iter().map(|a| a.address).collect();
         self.policy
             .local
@@ -502,15 +515,43 @@ impl Installer {
             return Decision::Remove;
         }
         let (table, metric) = (settings.table, settings.metric);
-        match self.policy.evaluate(prefix, &desired.next_hops) {
+        if let Err(reason) = self.policy.check_prefix(prefix) {
+            return Decision::Refuse(reason);
+        }
+        let v4 = prefix.is_ipv4();
+        let result = match &self.last {
+            Some(last)
+                if last.peer == desired.peer
+                    && last.v4 == v4
+                    && last.next_hops == desired.next_hops =>
+            {
+                last.result.clone()
+            }
+            _ => {
+                let result = self
+                    .policy
+                    .gateways(v4, &desired.next_hops)
+                    .map(|gateways| {
+                        self.intern(Target {
+                            table,
+                            metric,
+                            gateways,
+                            peer: desired.peer,
+                            next_hops: desired.next_hops.clone(),
+                        })
+                    });
+                self.last = Some(LastDecision {
+                    peer: desired.peer,
+                    v4,
+                    next_hops: desired.next_hops.clone(),
+                    result: result.clone(),
+                });
+                result
+            }
+        };
+        match result {
+            Ok(target) => Decision::Install(target),
             Err(reason) => Decision::Refuse(reason),
-            Ok(gateways) => Decision::Install(self.intern(Target {
-                table,
-                metric,
-                gateways,
-                peer: desired.peer,
-                next_hops: desired.next_hops.clone(),
-            })),
         }
     }
 
@@ -585,7 +626,7 @@ impl Installer {
                         // was computed from.
                         self.installed.insert(prefix, target);
                     }
-                    _ if self.foreign.contains(&key) => {
+                    _ if !self.foreign.is_empty() && self.foreign.contains(&key) => {
                         self.refuse(prefix, RefusalReason::ForeignRoute);
                         self.refused
                             .insert(prefix, (RefusalReason::ForeignRoute, desired));
@@ -809,9 +850,9 @@ impl Installer {
         let mut work: Vec<(Prefix, Desired)> = self
             .installed
             .iter()
-            .map(|(p, t)| (*p, t.desired()))
+            .map(|(p, t)| (p, t.desired()))
             .collect();
-        work.extend(self.refused.iter().map(|(p, (_, d))| (*p, d.clone())));
+        work.extend(self.refused.iter().map(|(p, (_, d))| (p, d.clone())));
         while !work.is_empty() {
             let rest = work.split_off(work.len().saturating_sub(ROUND));
             self.process(rest);
@@ -824,9 +865,9 @@ impl Installer {
             .installed
             .iter()
             .map(|(prefix, t)| Op {
-                prefix: *prefix,
+                prefix,
                 write: Write::Delete,
-                key: t.key(*prefix),
+                key: t.key(prefix),
                 target: Arc::clone(t),
                 pinned: false,
             })

@@ -39,6 +39,7 @@ mod installer;
 mod monitor;
 pub mod netlink;
 pub mod policy;
+mod prefix_map;
 mod queue;
 
 use std::io;
@@ -237,11 +238,11 @@ pub struct KernelHandle {
 /// before any BGP session starts, on the tokio runtime, in the network
 /// namespace whose routes to manage.
 pub async fn start(cfg: &KernelConfig, ctx: KernelContext) -> Result<KernelHandle, KernelError> {
-    // Subscribe before reading anything, so no change after our reads is
-    // missed.
-    let monitor_socket = netlink::open_monitor().map_err(KernelError::Socket)?;
     let socket = netlink::RouteSocket::open(cfg.protocol).map_err(KernelError::Socket)?;
     let port = socket.port();
+    // Subscribed before the installer reads anything, so no change after
+    // its reads is missed.
+    let monitor_socket = netlink::open_monitor(port).map_err(KernelError::Socket)?;
     let shared = Arc::new(Shared::default());
     let (ready_tx, ready_rx) = oneshot::channel();
     let (done_tx, done_rx) = oneshot::channel();

@@ -7,8 +7,11 @@
 //! full table fast needs many requests per `sendmsg` (the kernel handles
 //! every message of one `sendmsg` before it returns) and acknowledgements
 //! matched back to their request by sequence number. That is this file:
-//! `netlink-sys` for the socket and `netlink-packet-route` for the message
-//! codec, so no byte layout is written by hand.
+//! `netlink-sys` for the socket, `netlink-packet-route` to parse what the
+//! kernel sends and to build the rare dump requests; the route requests
+//! themselves (a fixed header and four attributes) are written straight
+//! into the send buffer, and the tests parse each shape back with
+//! `netlink-packet-route`.
 
 use std::io;
 use std::net::IpAddr;
@@ -22,8 +25,7 @@ use netlink_packet_core::{
 };
 use netlink_packet_route::address::{AddressAttribute, AddressMessage};
 use netlink_packet_route::route::{
-    RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteNextHop, RouteProtocol,
-    RouteScope, RouteType,
+    RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteType,
 };
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use netlink_sys::Socket;
@@ -37,6 +39,34 @@ pub(crate) const RTM_DELROUTE: u16 = 25;
 
 /// `RT_TABLE_MAIN`.
 pub const TABLE_MAIN: u32 = 254;
+
+const AF_INET: u8 = libc::AF_INET as u8;
+const AF_INET6: u8 = libc::AF_INET6 as u8;
+const RTN_UNICAST: u8 = 1;
+const RT_SCOPE_UNIVERSE: u8 = 0;
+const RT_SCOPE_NOWHERE: u8 = 255;
+const RTA_DST: u16 = 1;
+const RTA_GATEWAY: u16 = 5;
+const RTA_PRIORITY: u16 = 6;
+const RTA_MULTIPATH: u16 = 9;
+const RTA_TABLE: u16 = 15;
+
+/// Appends a route attribute (struct rtattr), padded to 4 bytes.
+fn push_attribute(out: &mut Vec<u8>, kind: u16, value: &[u8]) {
+    // Values here are at most 16 bytes; the multipath length is patched.
+    let len = (4 + value.len()) as u16;
+    out.extend_from_slice(&len.to_ne_bytes());
+    out.extend_from_slice(&kind.to_ne_bytes());
+    out.extend_from_slice(value);
+    out.resize(out.len().div_ceil(4) * 4, 0);
+}
+
+fn push_address(out: &mut Vec<u8>, kind: u16, address: IpAddr) {
+    match address {
+        IpAddr::V4(a) => push_attribute(out, kind, &a.octets()),
+        IpAddr::V6(a) => push_attribute(out, kind, &a.octets()),
+    }
+}
 
 /// Requests per `sendmsg`. Every acknowledgement is its own socket buffer
 /// in our receive queue (about 1 KiB of accounting each); the batch must fit
@@ -138,14 +168,6 @@ pub struct RouteSocket {
     receive: Vec<u8>,
 }
 
-fn family(prefix: &Prefix) -> AddressFamily {
-    if prefix.is_ipv4() {
-        AddressFamily::Inet
-    } else {
-        AddressFamily::Inet6
-    }
-}
-
 fn force_receive_buffer(socket: &Socket, bytes: usize) {
     let size = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
     // SAFETY: a valid fd, and a pointer to a live c_int of the size passed.
@@ -210,67 +232,75 @@ impl RouteSocket {
         base
     }
 
-    fn route_message(&self, request: &Request<'_>) -> (u16, u16, RouteMessage) {
-        let key = &request.key;
-        let mut header = RouteHeader {
-            address_family: family(&key.prefix),
-            destination_prefix_length: key.prefix.len(),
-            table: u8::try_from(key.table).unwrap_or(RouteHeader::RT_TABLE_UNSPEC),
-            protocol: RouteProtocol::from(self.protocol),
-            ..RouteHeader::default()
-        };
-        let mut attributes = Vec::with_capacity(4);
-        attributes.push(RouteAttribute::Destination(RouteAddress::from(
-            key.prefix.addr(),
-        )));
-        attributes.push(RouteAttribute::Table(key.table));
-        attributes.push(RouteAttribute::Priority(key.metric));
-        let (kind, flags) = match request.write {
-            Write::Delete => {
-                // Scope "nowhere" matches a route of any scope (as `ip route
-                // del` does); the protocol restricts the match to ours.
-                header.scope = RouteScope::NoWhere;
-                header.kind = RouteType::Unicast;
-                (RTM_DELROUTE, 0)
-            }
-            Write::Create | Write::Replace => {
-                header.scope = RouteScope::Universe;
-                header.kind = RouteType::Unicast;
-                match request.gateways {
-                    [one] => attributes.push(RouteAttribute::Gateway(RouteAddress::from(*one))),
-                    many => attributes.push(RouteAttribute::MultiPath(
-                        many.iter()
-                            .map(|g| {
-                                let mut hop = RouteNextHop::default();
-                                hop.attributes =
-                                    vec![RouteAttribute::Gateway(RouteAddress::from(*g))];
-                                hop
-                            })
-                            .collect(),
-                    )),
-                }
-                let flags = if request.write == Write::Create {
-                    NLM_F_CREATE | NLM_F_EXCL
-                } else {
-                    NLM_F_CREATE | NLM_F_REPLACE
-                };
-                (RTM_NEWROUTE, flags)
-            }
-        };
-        let mut message = RouteMessage::default();
-        message.header = header;
-        message.attributes = attributes;
-        (kind, flags, message)
-    }
-
+    /// Appends one route request. The hot path of a full-table install,
+    /// so it is written straight into the send buffer rather than built as
+    /// `netlink-packet-route` values (which allocate per attribute); the
+    /// tests parse every shape back with `netlink-packet-route`.
     fn encode(&mut self, request: &Request<'_>, sequence: u32) {
-        let (kind, flags, message) = self.route_message(request);
-        let inner = if kind == RTM_DELROUTE {
-            RouteNetlinkMessage::DelRoute(message)
-        } else {
-            RouteNetlinkMessage::NewRoute(message)
+        let key = &request.key;
+        let (kind, flags, scope) = match request.write {
+            // Scope "nowhere" matches a route of any scope (as `ip route
+            // del` does); the protocol restricts the match to ours.
+            Write::Delete => (RTM_DELROUTE, 0, RT_SCOPE_NOWHERE),
+            Write::Create => (RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, RT_SCOPE_UNIVERSE),
+            Write::Replace => (
+                RTM_NEWROUTE,
+                NLM_F_CREATE | NLM_F_REPLACE,
+                RT_SCOPE_UNIVERSE,
+            ),
         };
-        self.encode_message(inner, flags | NLM_F_REQUEST | NLM_F_ACK, sequence);
+        let out = &mut self.send;
+        let start = out.len();
+        // struct nlmsghdr; the length is patched at the end.
+        out.extend_from_slice(&0u32.to_ne_bytes());
+        out.extend_from_slice(&kind.to_ne_bytes());
+        out.extend_from_slice(&(flags | NLM_F_REQUEST | NLM_F_ACK).to_ne_bytes());
+        out.extend_from_slice(&sequence.to_ne_bytes());
+        out.extend_from_slice(&0u32.to_ne_bytes());
+        // struct rtmsg: family, dst_len, src_len, tos, table, protocol,
+        // scope, type, flags. Tables above 255 go in RTA_TABLE only.
+        let family = if key.prefix.is_ipv4() {
+            AF_INET
+        } else {
+            AF_INET6
+        };
+        out.extend_from_slice(&[
+            family,
+            key.prefix.len(),
+            0,
+            0,
+            u8::try_from(key.table).unwrap_or(0),
+            self.protocol,
+            scope,
+            RTN_UNICAST,
+        ]);
+        out.extend_from_slice(&0u32.to_ne_bytes());
+        push_address(out, RTA_DST, key.prefix.addr());
+        push_attribute(out, RTA_TABLE, &key.table.to_ne_bytes());
+        push_attribute(out, RTA_PRIORITY, &key.metric.to_ne_bytes());
+        if request.write != Write::Delete {
+            match request.gateways {
+                [one] => push_address(out, RTA_GATEWAY, *one),
+                many => {
+                    // RTA_MULTIPATH: one struct rtnexthop (len, flags,
+                    // hops, ifindex) per gateway, each followed by its
+                    // RTA_GATEWAY.
+                    let multipath = out.len();
+                    push_attribute(out, RTA_MULTIPATH, &[]);
+                    for gateway in many {
+                        let hop = out.len();
+                        out.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0]);
+                        push_address(out, RTA_GATEWAY, *gateway);
+                        let hop_len = (out.len() - hop) as u16;
+                        out[hop..hop + 2].copy_from_slice(&hop_len.to_ne_bytes());
+                    }
+                    let len = (out.len() - multipath) as u16;
+                    out[multipath..multipath + 2].copy_from_slice(&len.to_ne_bytes());
+                }
+            }
+        }
+        let len = (out.len() - start) as u32;
+        out[start..start + 4].copy_from_slice(&len.to_ne_bytes());
     }
 
     fn encode_message(&mut self, inner: RouteNetlinkMessage, flags: u16, sequence: u32) {
@@ -517,6 +547,12 @@ pub(crate) struct Message<'a> {
 /// header.
 pub(crate) fn messages(mut data: &[u8]) -> impl Iterator<Item = Message<'_>> {
     std::iter::from_fn(move || {
+        // The end of a datagram is the common case: checked here, because
+        // the library formats an error message for it.
+        let length = u32::from_ne_bytes(data.get(..4)?.try_into().ok()?) as usize;
+        if length < 16 || length > data.len() {
+            return None;
+        }
         let buffer = NetlinkBuffer::new_checked(data).ok()?;
         let length = usize::try_from(buffer.length()).ok()?;
         let item = Message {
@@ -620,10 +656,17 @@ pub fn parse_address(payload: &[u8]) -> Option<InterfaceAddress> {
     })
 }
 
-/// A socket subscribed to route and address changes (IPv4 and IPv6).
-pub fn open_monitor() -> io::Result<Socket> {
+/// A socket subscribed to route and address changes (IPv4 and IPv6), which
+/// never receives the notifications caused by the socket with port id
+/// `ignore_port` (see [`drop_port_filter`]).
+pub fn open_monitor(ignore_port: u32) -> io::Result<Socket> {
     // Big: a full-table change by another daemon must not overrun it often.
     let (socket, _) = open(32 << 20)?;
+    if let Err(e) = attach_filter(&socket, &drop_port_filter(ignore_port)) {
+        // Correct without it (the monitor checks the port again), only
+        // slower during full-table changes.
+        tracing::warn!(error = %e, "cannot filter our own route notifications in the kernel");
+    }
     for group in [
         libc::RTNLGRP_IPV4_ROUTE,
         libc::RTNLGRP_IPV6_ROUTE,
@@ -636,9 +679,60 @@ pub fn open_monitor() -> io::Result<Socket> {
     Ok(socket)
 }
 
+/// A classic BPF program that drops every datagram whose first message
+/// has `nlmsg_pid == port`: the notifications our own requests cause (one
+/// message per notification). Installing a million routes would otherwise
+/// queue a million notifications on the monitor only to be skipped.
+pub(crate) fn drop_port_filter(port: u32) -> [libc::sock_filter; 4] {
+    let op = |code: u32, jt: u8, jf: u8, k: u32| libc::sock_filter {
+        code: code as u16,
+        jt,
+        jf,
+        k,
+    };
+    // Absolute loads read network byte order; nlmsg_pid is in host order.
+    let port_as_loaded = u32::from_be_bytes(port.to_ne_bytes());
+    [
+        op(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, 0, 0, 12),
+        op(
+            libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K,
+            0,
+            1,
+            port_as_loaded,
+        ),
+        op(libc::BPF_RET | libc::BPF_K, 0, 0, 0),
+        op(libc::BPF_RET | libc::BPF_K, 0, 0, u32::MAX),
+    ]
+}
+
+fn attach_filter(socket: &Socket, program: &[libc::sock_filter]) -> io::Result<()> {
+    let program = libc::sock_fprog {
+        len: u16::try_from(program.len())
+            .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?,
+        filter: program.as_ptr().cast_mut(),
+    };
+    // SAFETY: a valid fd and a sock_fprog pointing at `program`, alive for
+    // the call (the kernel copies it).
+    let rc = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_ATTACH_FILTER,
+            (&raw const program).cast(),
+            std::mem::size_of::<libc::sock_fprog>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use netlink_packet_route::route::RouteScope;
 
     fn p(s: &str) -> Prefix {
         s.parse().unwrap()
@@ -697,6 +791,43 @@ mod tests {
         assert_eq!(message.header.protocol, RouteProtocol::Other(196));
         assert_eq!(message.header.scope, RouteScope::NoWhere);
         assert_eq!(parse_route(payload).unwrap().key, request.key);
+    }
+
+    #[test]
+    fn encodes_an_ipv6_multipath_replace_and_a_single_gateway() {
+        let mut s = socket();
+        let gateways: Vec<IpAddr> = vec![
+            "2001:db8:1::7".parse().unwrap(),
+            "2001:db8:1::8".parse().unwrap(),
+        ];
+        for gateways in [&gateways[..], &gateways[..1]] {
+            let request = Request {
+                write: Write::Replace,
+                key: RouteKey {
+                    table: 100,
+                    prefix: p("2001:db8:9::/48"),
+                    metric: 1,
+                },
+                gateways,
+            };
+            s.send.clear();
+            s.encode(&request, 9);
+            let m = messages(&s.send).next().unwrap();
+            assert_eq!(
+                usize::try_from(NetlinkBuffer::new_checked(&s.send[..]).unwrap().length()).unwrap(),
+                s.send.len()
+            );
+            assert_eq!(
+                m.flags,
+                NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE
+            );
+            let route = parse_route(m.payload).unwrap();
+            assert_eq!(route.key, request.key);
+            assert_eq!(route.gateways, gateways);
+            let message = RouteMessage::parse(m.payload).unwrap();
+            assert_eq!(message.header.scope, RouteScope::Universe);
+            assert_eq!(message.header.table, 100);
+        }
     }
 
     #[test]

@@ -8,6 +8,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use bgp_proto::Prefix;
 
+use super::prefix_map::PrefixMap;
 use crate::config::PinMode;
 
 /// Azure's Instance Metadata Service.
@@ -143,7 +144,7 @@ pub struct Policy {
     /// Subnets of this machine's addresses.
     pub connected: Vec<Prefix>,
     /// Prefixes we originate.
-    pub originated: HashSet<Prefix>,
+    pub originated: PrefixMap<()>,
     /// The Azure virtual router (IPv4 gateway for off-subnet next hops).
     pub virtual_router: Option<Ipv4Addr>,
 }
@@ -160,6 +161,12 @@ impl Policy {
         prefix: &Prefix,
         next_hops: &[IpAddr],
     ) -> Result<Vec<IpAddr>, RefusalReason> {
+        self.check_prefix(prefix)?;
+        self.gateways(prefix.is_ipv4(), next_hops)
+    }
+
+    /// The traps that depend on the prefix alone.
+    pub fn check_prefix(&self, prefix: &Prefix) -> Result<(), RefusalReason> {
         if self.default_pinned(prefix) {
             return Err(RefusalReason::DefaultPinned);
         }
@@ -175,9 +182,16 @@ impl Policy {
         if self.peers.iter().any(|a| prefix.contains_addr(*a)) {
             return Err(RefusalReason::CoversPeer);
         }
-        if self.originated.contains(prefix) {
+        if self.originated.contains_key(prefix) {
             return Err(RefusalReason::Originated);
         }
+        Ok(())
+    }
+
+    /// The gateways for BGP `next_hops` of an IPv4 (`v4`) or IPv6 route:
+    /// the rules that depend on the next hops alone (so a caller can reuse
+    /// the answer for every prefix with the same next hops).
+    pub fn gateways(&self, v4: bool, next_hops: &[IpAddr]) -> Result<Vec<IpAddr>, RefusalReason> {
         if next_hops.iter().any(|n| self.local.contains(n)) {
             return Err(RefusalReason::NextHopIsLocal);
         }
@@ -186,7 +200,7 @@ impl Policy {
             let gateway = if self.connected.iter().any(|c| c.contains_addr(next_hop)) {
                 // On our subnet: the learned next hop itself.
                 next_hop
-            } else if next_hop.is_ipv4() && prefix.is_ipv4() {
+            } else if next_hop.is_ipv4() && v4 {
                 // Off-link (the Route Server's next hop is never on-link):
                 // Azure forwards through the subnet's virtual router.
                 match self.virtual_router {
@@ -196,7 +210,7 @@ impl Policy {
             } else {
                 return Err(RefusalReason::NoGateway);
             };
-            if gateway.is_ipv4() != prefix.is_ipv4() {
+            if gateway.is_ipv4() != v4 {
                 return Err(RefusalReason::NoGateway);
             }
             gateways.push(gateway);

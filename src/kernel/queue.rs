@@ -7,10 +7,12 @@
 //! by the number of distinct prefixes (one entry each), not by the rate of
 //! changes.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::net::IpAddr;
 
 use bgp_proto::Prefix;
+
+use super::prefix_map::{PrefixMap, v4_key, v4_prefix};
 
 /// What BGP wants for a prefix.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -25,8 +27,10 @@ pub struct Desired {
 /// Latest wanted state per dirty prefix, and the order they became dirty.
 #[derive(Debug, Default)]
 pub struct Pending {
-    latest: HashMap<Prefix, Desired>,
-    fifo: VecDeque<Prefix>,
+    latest: PrefixMap<Desired>,
+    /// Dirty IPv4 prefixes in compact form (8 bytes, not 32), and IPv6.
+    fifo4: VecDeque<u64>,
+    fifo6: VecDeque<Prefix>,
     /// Calls to [`Pending::set`].
     pub set_calls: u64,
     /// Calls that replaced a state not yet taken by the installer.
@@ -38,41 +42,59 @@ impl Pending {
     /// was empty before, i.e. the installer may be asleep and needs a wake.
     pub fn set(&mut self, prefix: Prefix, desired: Desired) -> bool {
         self.set_calls += 1;
-        let was_empty = self.fifo.is_empty();
+        let was_empty = self.is_empty();
         if self.latest.insert(prefix, desired).is_some() {
             self.coalesced += 1;
         } else {
-            self.fifo.push_back(prefix);
+            match prefix {
+                Prefix::V4(a, l) => self.fifo4.push_back(v4_key(a, l)),
+                Prefix::V6(..) => self.fifo6.push_back(prefix),
+            }
         }
         was_empty
     }
 
-    /// Moves up to `max` dirty prefixes, oldest first, into `out`.
+    /// Moves up to `max` dirty prefixes into `out`, oldest first within a
+    /// family, the two families taken in turn (neither starves the other).
     pub fn take(&mut self, max: usize, out: &mut Vec<(Prefix, Desired)>) {
         while out.len() < max {
-            let Some(prefix) = self.fifo.pop_front() else {
+            let mut progress = false;
+            if let Some(key) = self.fifo4.pop_front() {
+                let prefix = v4_prefix(key);
+                if let Some(desired) = self.latest.remove(&prefix) {
+                    out.push((prefix, desired));
+                }
+                progress = true;
+            }
+            if out.len() < max
+                && let Some(prefix) = self.fifo6.pop_front()
+            {
+                if let Some(desired) = self.latest.remove(&prefix) {
+                    out.push((prefix, desired));
+                }
+                progress = true;
+            }
+            if !progress {
                 break;
-            };
-            if let Some(desired) = self.latest.remove(&prefix) {
-                out.push((prefix, desired));
             }
         }
     }
 
     /// Prefixes waiting.
     pub fn len(&self) -> usize {
-        self.fifo.len()
+        self.fifo4.len() + self.fifo6.len()
     }
 
     /// True when nothing waits.
     pub fn is_empty(&self) -> bool {
-        self.fifo.is_empty()
+        self.fifo4.is_empty() && self.fifo6.is_empty()
     }
 
     /// Drops everything waiting (shutdown).
     pub fn clear(&mut self) {
         self.latest.clear();
-        self.fifo.clear();
+        self.fifo4.clear();
+        self.fifo6.clear();
     }
 }
 
@@ -116,5 +138,21 @@ mod tests {
         }
         assert_eq!(q.len(), 16);
         assert_eq!(q.coalesced, 100_000 - 16);
+    }
+
+    #[test]
+    fn both_families_are_served_in_turn() {
+        let mut q = Pending::default();
+        for i in 0..4u32 {
+            q.set(Prefix::V4(i << 8, 24), d("10.1.2.5"));
+            q.set(Prefix::V6(u128::from(i) << 64, 64), d("2001:db8::1"));
+        }
+        let mut out = Vec::new();
+        q.take(4, &mut out);
+        let v6 = out.iter().filter(|(p, _)| !p.is_ipv4()).count();
+        assert_eq!((out.len(), v6), (4, 2));
+        q.take(100, &mut out);
+        assert_eq!(out.len(), 8);
+        assert!(q.is_empty());
     }
 }
