@@ -22,7 +22,7 @@ use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{TIMEOUT, check, lab_available, prefix, route_server_options};
 use nvabgp::lab::daemons::{Implementation, RouteServers};
@@ -356,7 +356,7 @@ fn vip_failover_and_anycast_gating_on_the_wire() {
     let pcap = dir.join("rs.pcap");
     let mut tcpdump = topology.command(Node::RouteServer, "tcpdump");
     tcpdump
-        .args(["-i", "rs0", "-U", "-n", "-s", "0", "-w"])
+        .args(["-i", "rs0", "--immediate-mode", "-U", "-n", "-s", "0", "-w"])
         .arg(&pcap)
         .args(["tcp", "port", "179"]);
     let tcpdump_log = dir.join("tcpdump.log");
@@ -443,11 +443,10 @@ fn vip_failover_and_anycast_gating_on_the_wire() {
         assert!(routes.iter().any(|r| r.prefix == anycast), "{routes:?}");
     }
 
-    // The wire: let the last UPDATEs reach the capture file, then stop it.
-    let settle = Instant::now();
-    while settle.elapsed() < Duration::from_millis(500) {
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    // The wire: tcpdump runs in immediate mode (libpcap otherwise hands
+    // packets over in blocks, up to a second late, and drops the last
+    // block on exit); a short settle covers its write, then it stops.
+    std::thread::sleep(Duration::from_millis(500));
     tcpdump.terminate(Duration::from_secs(5));
     let wire = wire_changes(&pcap, &dir, nva);
     let a = Some(WEB_A.to_string());
