@@ -29,6 +29,11 @@ impl Families {
         Self(self.0 & other.0)
     }
 
+    /// The families of `self` that are not in `other`.
+    pub const fn difference(self, other: Self) -> Self {
+        Self(self.0 & !other.0)
+    }
+
     /// True when every family of `other` is in `self`.
     pub const fn contains(self, other: Self) -> bool {
         self.0 & other.0 == other.0 && other.0 != 0

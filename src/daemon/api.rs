@@ -110,7 +110,7 @@ impl Daemon {
                             .map(|&(afi, safi)| crate::decode::json::family_name(afi, safi))
                             .collect()
                     }),
-                    prefixes_received: p.counters.prefixes_received,
+                    prefixes_received: self.rib.received(p.spec.id),
                     prefixes_accepted: u64::from(self.rib.accepted(p.spec.id)),
                     prefixes_advertised: p.adj_out.len() as u64,
                     messages_in: p.spec.counters.messages_in.load(Ordering::Relaxed),

@@ -17,7 +17,7 @@ mod api;
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bgp_proto::message::builder::{Ipv6NextHop, PathAttributes, UnknownAttribute, UpdateBuilder};
 use bgp_proto::message::open::{Negotiated, Open};
@@ -36,6 +36,10 @@ use crate::rib::attrs::{PathAttrs, Session};
 use crate::rib::decision::PeerInfo;
 use crate::rib::{PeerId, Rib};
 
+/// How long a restarted peer's stale routes wait for its End-of-RIB
+/// (FRR's and BIRD's default stale-path time).
+const STALE_PATH_TIME: Duration = Duration::from_secs(360);
+
 /// Per-peer counters for the status API.
 #[derive(Debug, Default, Clone)]
 pub struct PeerCounters {
@@ -43,8 +47,6 @@ pub struct PeerCounters {
     pub updates_in: u64,
     /// UPDATE messages sent.
     pub updates_out: u64,
-    /// Prefixes announced by the peer (before policy).
-    pub prefixes_received: u64,
     /// Prefixes we currently advertise to the peer.
     pub prefixes_advertised: usize,
 }
@@ -78,6 +80,8 @@ pub struct PeerSlot {
     pub counters: PeerCounters,
     /// What we advertised to the peer (Adj-RIB-Out).
     pub adj_out: BTreeMap<Prefix, Arc<PathAttributes>>,
+    /// While the peer restarts gracefully: when its stale routes go.
+    pub stale_until: Option<Instant>,
 }
 
 /// A route this speaker originates.
@@ -168,6 +172,7 @@ pub async fn run(
             Some((stream, addr)) = accepted.recv() => d.on_accept(stream, addr).await,
             Some(req) = control.recv() => d.on_control(req).await,
             Some(ev) = origin_events.recv() => d.on_origin(ev).await,
+            () = sleep_until(d.next_stale_deadline()) => d.on_stale_timer().await,
             () = &mut shutdown => break,
         }
     }
@@ -187,6 +192,13 @@ pub async fn run(
         }
     }
     Ok(())
+}
+
+async fn sleep_until(d: Option<Instant>) {
+    match d {
+        Some(d) => tokio::time::sleep_until(d.into()).await,
+        None => std::future::pending().await,
+    }
 }
 
 async fn accept_loop(
@@ -234,6 +246,7 @@ impl Daemon {
                 last_error: None,
                 counters: PeerCounters::default(),
                 adj_out: BTreeMap::new(),
+                stale_until: None,
             });
         }
         let local_routes = config
@@ -286,6 +299,34 @@ impl Daemon {
         self.peers.get_mut(usize::from(id).checked_sub(1)?)
     }
 
+    fn next_stale_deadline(&self) -> Option<Instant> {
+        self.peers.iter().filter_map(|p| p.stale_until).min()
+    }
+
+    /// A restarting peer's stale routes outlived their time: they go (all
+    /// of the peer's routes, when it is still down).
+    async fn on_stale_timer(&mut self) {
+        let now = Instant::now();
+        let due: Vec<(PeerId, bool)> = self
+            .peers
+            .iter()
+            .filter(|p| p.stale_until.is_some_and(|t| t <= now))
+            .map(|p| (p.spec.id, p.session.is_some()))
+            .collect();
+        for (id, up) in due {
+            let removed = if up {
+                self.rib.sweep_stale(id, bgp_proto::Families::ALL)
+            } else {
+                self.rib.remove_peer(id)
+            };
+            if let Some(s) = self.slot(id) {
+                s.stale_until = None;
+                info!(peer = %s.spec.config.name, removed, "stale routes of a restarting peer expired");
+            }
+        }
+        self.export_changes().await;
+    }
+
     /// A health-gated route changed its desired state: one UPDATE per
     /// Established peer (a next-hop change replaces the route).
     async fn on_origin(&mut self, ev: crate::origin::OriginEvent) {
@@ -332,10 +373,48 @@ impl Daemon {
             } => self.on_established(peer, *negotiated, *remote, local).await,
             PeerEvent::Update { peer, message } => self.on_update(peer, message).await,
             PeerEvent::RouteRefresh { peer, request } => self.on_route_refresh(peer, request).await,
-            PeerEvent::Down { peer, reason } => {
-                let removed = self.rib.remove_peer(peer);
+            PeerEvent::Down {
+                peer,
+                reason,
+                graceful,
+            } => {
+                // Failed attempts of a session that was not up change no
+                // route (and must not end a graceful restart's stale time).
+                if let Some(s) = self.slot(peer)
+                    && s.session.is_none()
+                {
+                    s.last_error = Some(reason);
+                    s.state = State::Idle;
+                    return;
+                }
+                let restart = self
+                    .slot(peer)
+                    .and_then(|s| s.session.as_ref())
+                    .and_then(|s| s.negotiated.peer_graceful_restart.clone())
+                    .filter(|gr| graceful && gr.restart_time > 0);
+                let keep = restart.as_ref().map_or(bgp_proto::Families::NONE, |gr| {
+                    gr.families
+                        .iter()
+                        .filter_map(|f| bgp_proto::Families::of(f.afi, f.safi))
+                        .fold(bgp_proto::Families::NONE, bgp_proto::Families::union)
+                });
+                let (kept, removed) = if keep.is_empty() {
+                    (0, self.rib.remove_peer(peer))
+                } else {
+                    (self.rib.mark_stale(peer, keep), 0)
+                };
                 if let Some(s) = self.slot(peer) {
-                    info!(peer = %s.spec.config.name, removed, %reason, "routes of the peer removed");
+                    if kept > 0
+                        && let Some(gr) = &restart
+                    {
+                        // RFC 4724 §4.2: keep them for the restart time.
+                        let secs = u64::from(gr.restart_time);
+                        s.stale_until = Some(Instant::now() + Duration::from_secs(secs));
+                        info!(peer = %s.spec.config.name, kept, restart_time = secs, %reason, "peer restarting gracefully: its routes are kept as stale");
+                    } else {
+                        s.stale_until = None;
+                        info!(peer = %s.spec.config.name, removed, %reason, "routes of the peer removed");
+                    }
                     s.session = None;
                     s.last_error = Some(reason);
                     s.adj_out.clear();
@@ -378,7 +457,42 @@ impl Daemon {
             since: Instant::now(),
         });
         self.rib.add_peer(peer, info, import);
+        self.after_graceful_restart(peer);
+        self.export_changes().await;
         self.sync_peer(peer, true).await;
+    }
+
+    /// A peer with stale routes is back (RFC 4724 §4.2): stale routes of
+    /// families whose forwarding state it did not keep go now; the others
+    /// wait for its End-of-RIB, bounded by the stale-path time.
+    fn after_graceful_restart(&mut self, peer: PeerId) {
+        let Some(slot) = self.slot(peer) else {
+            return;
+        };
+        if slot.stale_until.is_none() {
+            return;
+        }
+        let kept = slot
+            .session
+            .as_ref()
+            .and_then(|s| s.negotiated.peer_graceful_restart.as_ref())
+            .map_or(bgp_proto::Families::NONE, |gr| {
+                gr.families
+                    .iter()
+                    .filter(|f| f.forwarding_state())
+                    .filter_map(|f| bgp_proto::Families::of(f.afi, f.safi))
+                    .fold(bgp_proto::Families::NONE, bgp_proto::Families::union)
+            });
+        slot.stale_until = Some(Instant::now() + STALE_PATH_TIME);
+        let swept = self
+            .rib
+            .sweep_stale(peer, bgp_proto::Families::ALL.difference(kept));
+        if swept > 0 {
+            debug!(
+                peer,
+                swept, "stale routes without preserved forwarding state removed"
+            );
+        }
     }
 
     async fn on_update(&mut self, peer: PeerId, message: Bytes) {
@@ -396,12 +510,26 @@ impl Daemon {
             debug!(peer = %name, "UPDATE failed to decode a second time");
             return;
         };
-        let received = u.announced().count() as u64;
+        let end_of_rib = u.end_of_rib();
         let outcome = self.rib.apply_update(peer, &u);
         drop(u);
+        if let Some((afi, safi)) = end_of_rib
+            && let Some(family) = bgp_proto::Families::of(afi, safi)
+            && self.slot(peer).is_some_and(|s| s.stale_until.is_some())
+        {
+            // RFC 4724 §4.2: the restarted peer has re-sent this family;
+            // whatever it did not re-send is gone.
+            let removed = self.rib.sweep_stale(peer, family);
+            let left = self.rib.has_stale(peer);
+            if let Some(s) = self.slot(peer) {
+                info!(peer = %s.spec.config.name, removed, "End-of-RIB after a graceful restart: stale routes removed");
+                if !left {
+                    s.stale_until = None;
+                }
+            }
+        }
         self.export_changes().await;
         if let Some(s) = self.slot(peer) {
-            s.counters.prefixes_received += received;
             if outcome.max_prefix_warning {
                 warn!(peer = %name, "maximum number of prefixes exceeded");
             }

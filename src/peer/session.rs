@@ -109,6 +109,10 @@ pub enum PeerEvent {
         peer: PeerId,
         /// Why, for the status and logs.
         reason: String,
+        /// The Established session ended by losing its TCP connection with
+        /// no NOTIFICATION either way: the case in which a graceful restart
+        /// helper keeps the peer's routes (RFC 4724 §4.2).
+        graceful: bool,
     },
 }
 
@@ -247,6 +251,9 @@ struct Session {
     to_rib: VecDeque<PeerEvent>,
     backoff_exp: u32,
     down_reason: String,
+    /// The connection of an Established session was lost without a
+    /// NOTIFICATION (see [`PeerEvent::Down`]).
+    graceful_down: bool,
 }
 
 /// Runs one session until the command channel closes.
@@ -279,6 +286,7 @@ pub async fn run(
         to_rib: VecDeque::new(),
         backoff_exp: 0,
         down_reason: String::new(),
+        graceful_down: false,
     };
     loop {
         let deadline = s.next_deadline();
@@ -570,6 +578,7 @@ impl Session {
                 if self.down_reason.is_empty() {
                     self.down_reason = why;
                 }
+                self.graceful_down = self.fsm.state() == State::Established;
                 self.handle(Event::TcpConnectionFails).await;
             }
             Ok(_) if secondary => self.on_secondary_data().await,
@@ -883,7 +892,12 @@ impl Session {
                 };
                 info!(peer = %self.name(), reason = %reason, "session down");
                 let peer = self.spec.id;
-                self.emit(PeerEvent::Down { peer, reason });
+                let graceful = std::mem::take(&mut self.graceful_down);
+                self.emit(PeerEvent::Down {
+                    peer,
+                    reason,
+                    graceful,
+                });
                 self.buf_reset();
                 if !self.stopped {
                     // Jittered exponential back-off before the automatic

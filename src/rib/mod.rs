@@ -11,12 +11,12 @@
 pub mod attrs;
 pub mod decision;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::Arc;
 
 use bgp_proto::iana::CeaseSubcode;
-use bgp_proto::{Afi, ErrorCode, Nlri, Notification, Prefix, Update};
+use bgp_proto::{Afi, ErrorCode, Families, Nlri, Notification, Prefix, Update};
 
 use crate::config::{ImportPolicy, MaxPrefixAction, Verdict};
 use attrs::{AttrStore, PathAttrs, Session};
@@ -34,6 +34,9 @@ pub struct Path {
     pub path_id: u32,
     /// The peer it came from.
     pub peer: PeerId,
+    /// Kept from a session that went down while its peer restarts
+    /// gracefully (RFC 4724 §4.2); cleared when the peer re-announces it.
+    pub stale: bool,
 }
 
 /// The paths of one prefix, best first.
@@ -137,6 +140,9 @@ pub struct Rib {
     attrs: AttrStore,
     /// Prefixes whose best path or multipath set changed, when tracked.
     changes: Option<Vec<Prefix>>,
+    /// Per peer, the prefixes it announces that import policy, loop
+    /// detection or the prefix limit turned away (for the received count).
+    rejected: HashMap<PeerId, HashSet<Key>>,
 }
 
 impl Rib {
@@ -149,6 +155,7 @@ impl Rib {
             v6: BTreeMap::new(),
             attrs: AttrStore::default(),
             changes: None,
+            rejected: HashMap::new(),
         }
     }
 
@@ -172,10 +179,13 @@ impl Rib {
         if self.peers.len() <= i {
             self.peers.resize(i + 1, None);
         }
+        // A peer back from a graceful restart still has its stale paths
+        // in the tables: keep counting them.
+        let accepted = self.peers[i].as_ref().map_or(0, |p| p.accepted);
         self.peers[i] = Some(PeerState {
             info,
             import,
-            accepted: 0,
+            accepted,
             warned_max: false,
         });
     }
@@ -183,6 +193,23 @@ impl Rib {
     /// The decision-process facts of a peer.
     pub fn peer_info(&self, id: PeerId) -> Option<&PeerInfo> {
         self.peers.get(usize::from(id))?.as_ref().map(|p| &p.info)
+    }
+
+    /// Number of prefixes the peer announces now, accepted or not.
+    pub fn received(&self, id: PeerId) -> u64 {
+        u64::from(self.accepted(id)) + self.rejected.get(&id).map_or(0, |r| r.len() as u64)
+    }
+
+    fn note_rejected(&mut self, id: PeerId, k: Key) {
+        self.rejected.entry(id).or_default().insert(k);
+    }
+
+    fn clear_rejected(&mut self, id: PeerId, k: Key) {
+        if !self.rejected.is_empty()
+            && let Some(r) = self.rejected.get_mut(&id)
+        {
+            r.remove(&k);
+        }
     }
 
     /// Number of paths accepted from a peer.
@@ -195,6 +222,17 @@ impl Rib {
 
     /// Removes every path of a peer (session down). Returns how many.
     pub fn remove_peer(&mut self, id: PeerId) -> usize {
+        let n = self.strip(Families::ALL, |p| p.peer == id);
+        if let Some(slot) = self.peers.get_mut(usize::from(id)) {
+            *slot = None;
+        }
+        self.rejected.remove(&id);
+        n
+    }
+
+    /// Removes the paths `doomed` picks from the tables of `families` in one
+    /// pass each, then frees attribute sets nothing uses any more.
+    fn strip(&mut self, families: Families, doomed: impl Fn(&Path) -> bool) -> usize {
         let Self {
             v4,
             v6,
@@ -202,23 +240,80 @@ impl Rib {
             changes,
             ..
         } = self;
-        let mut n = strip_peer(v4, id, peers, |k| {
-            if let Some(c) = changes.as_mut() {
-                c.push(prefix_of_v4(k));
-            }
-        });
-        n += strip_peer(v6, id, peers, |(a, l)| {
-            if let Some(c) = changes.as_mut() {
-                c.push(Prefix::V6(a, l));
-            }
-        });
-        if let Some(slot) = self.peers.get_mut(usize::from(id)) {
-            *slot = None;
+        let mut n = 0;
+        if families.contains(Families::IPV4_UNICAST) {
+            n += strip_paths(v4, &doomed, peers, |k| {
+                if let Some(c) = changes.as_mut() {
+                    c.push(prefix_of_v4(k));
+                }
+            });
         }
-        // The removed paths dropped their references; free the attribute
-        // sets nothing uses any more in one sweep.
+        if families.contains(Families::IPV6_UNICAST) {
+            n += strip_paths(v6, &doomed, peers, |(a, l)| {
+                if let Some(c) = changes.as_mut() {
+                    c.push(Prefix::V6(a, l));
+                }
+            });
+        }
+        // The removed paths dropped their references: one sweep frees the
+        // attribute sets left unused.
         self.attrs.collect_garbage();
         n
+    }
+
+    /// A peer that can restart gracefully lost its session (RFC 4724
+    /// §4.2): its paths of the families in `keep` stay, marked stale; the
+    /// others go. Returns how many paths were kept.
+    pub fn mark_stale(&mut self, id: PeerId, keep: Families) -> usize {
+        let mut kept = 0;
+        let mut mark = |e: &mut Entry| {
+            let mut hit = false;
+            let mark_path = |p: &mut Path| {
+                if p.peer == id {
+                    p.stale = true;
+                    true
+                } else {
+                    false
+                }
+            };
+            match &mut e.dest {
+                Dest::One(p) => hit |= mark_path(p),
+                Dest::Many(v) => {
+                    for p in v.iter_mut() {
+                        hit |= mark_path(p);
+                    }
+                }
+            }
+            kept += usize::from(hit);
+        };
+        if keep.contains(Families::IPV4_UNICAST) {
+            self.v4.values_mut().for_each(&mut mark);
+        }
+        if keep.contains(Families::IPV6_UNICAST) {
+            self.v6.values_mut().for_each(&mut mark);
+        }
+        let drop = Families::ALL.difference(keep);
+        let removed = self.strip(drop, |p| p.peer == id);
+        if let Some(st) = self.peer_mut(id) {
+            st.accepted = st.accepted.saturating_sub(removed as u32);
+        }
+        kept
+    }
+
+    /// Removes the stale paths of a peer in `families` (its End-of-RIB
+    /// arrived, or the restart took too long). Returns how many.
+    pub fn sweep_stale(&mut self, id: PeerId, families: Families) -> usize {
+        let removed = self.strip(families, |p| p.peer == id && p.stale);
+        if let Some(st) = self.peer_mut(id) {
+            st.accepted = st.accepted.saturating_sub(removed as u32);
+        }
+        removed
+    }
+
+    /// True when the peer still has stale paths.
+    pub fn has_stale(&self, id: PeerId) -> bool {
+        self.iter()
+            .any(|(_, e)| e.dest.paths().iter().any(|p| p.peer == id && p.stale))
     }
 
     /// Number of prefixes in the Loc-RIB.
@@ -259,8 +354,9 @@ impl Rib {
             return out;
         };
         for n in u.withdrawn() {
-            out.withdrawn +=
-                usize::from(self.remove_path(key(&n.prefix), id, Some(n.path_id.unwrap_or(0))));
+            let k = key(&n.prefix);
+            self.clear_rejected(id, k);
+            out.withdrawn += usize::from(self.remove_path(k, id, Some(n.path_id.unwrap_or(0))));
         }
         // RFC 7606 §2: treat-as-withdraw, and RFC 4271 §9.1.2 loop
         // detection, withdraw whatever the UPDATE announces.
@@ -269,9 +365,14 @@ impl Rib {
             .is_some_and(|p| p.asns().any(|a| a == self.local_asn));
         if u.is_treat_as_withdraw() || looped {
             for n in u.announced() {
-                out.withdrawn +=
-                    usize::from(self.remove_path(key(&n.prefix), id, Some(n.path_id.unwrap_or(0))));
-                out.rejected += usize::from(looped);
+                let k = key(&n.prefix);
+                out.withdrawn += usize::from(self.remove_path(k, id, Some(n.path_id.unwrap_or(0))));
+                if looped {
+                    out.rejected += 1;
+                    self.note_rejected(id, k);
+                } else {
+                    self.clear_rejected(id, k);
+                }
             }
             return out;
         }
@@ -319,6 +420,7 @@ impl Rib {
             let path_id = n.path_id.unwrap_or(0);
             if peer.import.verdict(&n.prefix) == Verdict::Reject {
                 out.rejected += 1;
+                self.note_rejected(id, k);
                 out.withdrawn += usize::from(self.remove_path(k, id, Some(path_id)));
                 continue;
             }
@@ -328,13 +430,18 @@ impl Rib {
                     attrs: attrs.clone(),
                     path_id,
                     peer: id,
+                    stale: false,
                 },
                 max.filter(|_| peer.import.max_prefixes_action == MaxPrefixAction::DropExcess),
             );
             match replaced {
-                Insert::Added | Insert::Replaced => out.announced += 1,
+                Insert::Added | Insert::Replaced => {
+                    out.announced += 1;
+                    self.clear_rejected(id, k);
+                }
                 Insert::Dropped => {
                     out.rejected += 1;
+                    self.note_rejected(id, k);
                     continue;
                 }
             }
@@ -423,7 +530,9 @@ impl Rib {
                 }
             }
         };
-        if let Some(st) = self.peer_mut(peer) {
+        if result == Insert::Added
+            && let Some(st) = self.peer_mut(peer)
+        {
             st.accepted += 1;
         }
         result
@@ -609,18 +718,19 @@ fn rank(paths: Vec<Path>, peers: &[Option<PeerState>]) -> Option<(Dest, u8)> {
     Dest::from_vec(ranked).map(|d| (d, multipath))
 }
 
-/// Removes every path of `peer` from one family table in a single pass;
-/// returns how many paths went, noting prefixes whose best path changed.
-fn strip_peer<K: Ord + Copy>(
+/// Removes every path `doomed` picks from one family table in a single
+/// pass; returns how many paths went, noting prefixes whose best path
+/// changed.
+fn strip_paths<K: Ord + Copy>(
     map: &mut BTreeMap<K, Entry>,
-    peer: PeerId,
+    doomed: impl Fn(&Path) -> bool,
     peers: &[Option<PeerState>],
     mut changed: impl FnMut(K),
 ) -> usize {
     let mut removed = 0;
     map.retain(|k, e| {
         let paths = e.dest.paths();
-        if !paths.iter().any(|p| p.peer == peer) {
+        if !paths.iter().any(&doomed) {
             return true;
         }
         if let Dest::One(_) = e.dest {
@@ -632,7 +742,7 @@ fn strip_peer<K: Ord + Copy>(
         let placeholder = e.dest.best().clone();
         let mut v = std::mem::replace(&mut e.dest, Dest::One(placeholder)).into_vec();
         let n = v.len();
-        v.retain(|p| p.peer != peer);
+        v.retain(|p| !doomed(p));
         removed += n - v.len();
         match rank(v, peers) {
             Some((dest, multipath)) => {

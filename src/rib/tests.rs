@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::config::PrefixRule;
-use bgp_proto::Context;
+use bgp_proto::{Context, Families};
 
 /// An UPDATE with ORIGIN IGP, AS_PATH `path` (4-octet), NEXT_HOP `nh`,
 /// optional MED, withdrawn and announced /24s of 10.x.y.0.
@@ -259,4 +259,84 @@ fn a_million_routes_share_one_attribute_set() {
     assert_eq!(rib.attribute_sets(), 1);
     assert_eq!(rib.remove_peer(1), 65536);
     assert_eq!(rib.attribute_sets(), 0);
+}
+
+#[test]
+fn graceful_restart_keeps_stale_paths_until_swept() {
+    let mut rib = Rib::new(65001);
+    rib.track_changes(true);
+    rib.add_peer(1, info("10.1.1.4", 65515), ImportPolicy::default());
+    rib.add_peer(2, info("10.1.1.5", 65515), ImportPolicy::default());
+    apply(
+        &mut rib,
+        1,
+        &update(
+            &[65515],
+            [10, 1, 1, 4],
+            None,
+            &[],
+            &[[10, 1, 0], [10, 2, 0]],
+        ),
+    );
+    apply(
+        &mut rib,
+        2,
+        &update(&[65515], [10, 1, 1, 5], None, &[], &[[10, 1, 0]]),
+    );
+    rib.take_changes();
+    // Peer 1 restarts: its paths stay, stale; nothing changes for routing.
+    assert_eq!(rib.mark_stale(1, Families::IPV4_UNICAST), 2);
+    assert!(rib.has_stale(1));
+    assert_eq!(rib.len(), 2);
+    assert!(rib.take_changes().is_empty());
+    assert!(rib.get(&p("10.2.0.0/24")).unwrap().dest.best().stale);
+    // Back up: it re-announces one prefix (no longer stale)...
+    rib.add_peer(1, info("10.1.1.4", 65515), ImportPolicy::default());
+    assert_eq!(rib.accepted(1), 2, "stale paths still counted");
+    apply(
+        &mut rib,
+        1,
+        &update(&[65515], [10, 1, 1, 4], None, &[], &[[10, 1, 0]]),
+    );
+    // ...then End-of-RIB: the one it did not re-send goes.
+    assert_eq!(rib.sweep_stale(1, Families::IPV4_UNICAST), 1);
+    assert!(!rib.has_stale(1));
+    assert!(rib.get(&p("10.2.0.0/24")).is_none());
+    assert_eq!(rib.get(&p("10.1.0.0/24")).unwrap().multipath, 2);
+    assert_eq!(rib.accepted(1), 1);
+    // Families not kept go at once.
+    assert_eq!(rib.mark_stale(2, Families::IPV6_UNICAST), 0);
+    assert_eq!(rib.get(&p("10.1.0.0/24")).unwrap().dest.paths().len(), 1);
+}
+
+#[test]
+fn received_counts_what_the_peer_announces_now() {
+    let mut rib = Rib::new(65001);
+    let policy = ImportPolicy {
+        rules: vec![PrefixRule {
+            prefix: p("10.66.0.0/16"),
+            ge: 16,
+            le: 32,
+            verdict: Verdict::Reject,
+        }],
+        ..ImportPolicy::default()
+    };
+    rib.add_peer(1, info("10.0.0.1", 65010), policy);
+    let both = update(
+        &[65010],
+        [10, 0, 0, 1],
+        None,
+        &[],
+        &[[10, 66, 1], [10, 7, 0]],
+    );
+    apply(&mut rib, 1, &both);
+    assert_eq!((rib.received(1), rib.accepted(1)), (2, 1));
+    // The same announcements again: still two.
+    apply(&mut rib, 1, &both);
+    assert_eq!(rib.received(1), 2);
+    // Withdrawing the rejected one counts it out.
+    apply(&mut rib, 1, &update(&[], [0; 4], None, &[[10, 66, 1]], &[]));
+    assert_eq!((rib.received(1), rib.accepted(1)), (1, 1));
+    rib.remove_peer(1);
+    assert_eq!(rib.received(1), 0);
 }
