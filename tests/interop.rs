@@ -59,6 +59,8 @@ const PREPENDED: &str = "100.64.0.1/32";
 /// A route announced at runtime.
 const RUNTIME: &str = "10.9.0.0/24";
 const RUNTIME_COMMUNITY: Community = Community::new(65001, 99);
+/// A route announced while a session is down.
+const LATE: &str = "10.9.1.0/24";
 
 /// Who stands in for the two Route Server instances.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -234,33 +236,45 @@ impl Lab {
     /// Waits until `instance` has both of nvabgp's configured routes, with
     /// their attributes.
     fn wait_nva_routes_at(&self, index: usize) {
+        self.wait_nva_routes_prepended_at(index, 0);
+    }
+
+    /// Like [`Lab::wait_nva_routes_at`], with `extra` more copies of
+    /// nvabgp's AS in both paths (a drain by prepending).
+    fn wait_nva_routes_prepended_at(&self, index: usize, extra: usize) {
         let instance = self.instance(index);
         let nva = self.nva_address();
-        let default_route = self.ok(instance.wait_route(nva, prefix(DEFAULT), TIMEOUT));
-        check_default_route(self, &default_route);
-        let prepended = self.ok(instance.wait_route(nva, prefix(PREPENDED), TIMEOUT));
-        check_prepended_route(self, &prepended);
+        self.ok(instance.wait_route_where(
+            nva,
+            prefix(DEFAULT),
+            &|r| is_default_route(r, nva, extra),
+            TIMEOUT,
+        ));
+        self.ok(instance.wait_route_where(
+            nva,
+            prefix(PREPENDED),
+            &|r| is_prepended_route(r, nva, extra),
+            TIMEOUT,
+        ));
     }
 }
 
-fn check_default_route(lab: &Lab, route: &ReceivedRoute) {
-    lab.ensure(
-        route.next_hop == lab.nva_address()
-            && route.as_path == [65001]
-            && route.communities == [DEFAULT_COMMUNITY]
-            && route.large_communities == [DEFAULT_LARGE],
-        format!("default route with wrong attributes: {route:?}"),
-    );
+/// nvabgp's default route as configured: next hop nvabgp, AS path
+/// [65001] (plus `extra` prepends), both communities.
+fn is_default_route(route: &ReceivedRoute, nva: Ipv4Addr, extra: usize) -> bool {
+    route.next_hop == nva
+        && route.as_path == vec![65001; 1 + extra]
+        && route.communities == [DEFAULT_COMMUNITY]
+        && route.large_communities == [DEFAULT_LARGE]
 }
 
-fn check_prepended_route(lab: &Lab, route: &ReceivedRoute) {
-    lab.ensure(
-        route.next_hop == lab.nva_address()
-            && route.as_path == [65001, 65001, 65001]
-            && route.communities.is_empty()
-            && route.large_communities.is_empty(),
-        format!("prepended route with wrong attributes: {route:?}"),
-    );
+/// nvabgp's host route as configured: next hop nvabgp, AS path [65001]
+/// prepended twice (plus `extra`), no communities.
+fn is_prepended_route(route: &ReceivedRoute, nva: Ipv4Addr, extra: usize) -> bool {
+    route.next_hop == nva
+        && route.as_path == vec![65001; 3 + extra]
+        && route.communities.is_empty()
+        && route.large_communities.is_empty()
 }
 
 fn check_vnet_paths(lab: &Lab, paths: &[RoutePath]) {
@@ -399,7 +413,20 @@ fn scenario(test: &'static str, standin: StandIn) {
             format!("stand-in {index} after the withdraw: {routes:?}"),
         );
     }
-    lab.step_done("4 withdrawals both ways, runtime announce and next hop");
+    // Drained by prepending, by withdrawing, then back in service.
+    lab.ok(lab.nva.cli(&["drain", "--prepend", "2"]));
+    lab.wait_nva_routes_prepended_at(0, 2);
+    lab.wait_nva_routes_prepended_at(1, 2);
+    lab.ok(lab.nva.cli(&["undrain"]));
+    lab.wait_nva_routes_at(0);
+    lab.wait_nva_routes_at(1);
+    lab.ok(lab.nva.cli(&["drain"]));
+    lab.ok(lab.rs.wait_route_gone(prefix(DEFAULT), TIMEOUT));
+    lab.ok(lab.rs.wait_route_gone(prefix(PREPENDED), TIMEOUT));
+    lab.ok(lab.nva.cli(&["undrain"]));
+    lab.wait_nva_routes_at(0);
+    lab.wait_nva_routes_at(1);
+    lab.step_done("4 withdrawals both ways, runtime announce, next hop, drain");
 
     // 5. kill -9 of the second stand-in: its paths go at once (the kernel
     // closes its connection), the session comes back after a restart.
@@ -410,11 +437,20 @@ fn scenario(test: &'static str, standin: StandIn) {
         format!("no last_error after the stand-in died: {neighbor:?}"),
     );
     lab.wait_vnet_paths(&[rs1]);
+    // A route announced while the session is down goes out when it is up.
+    let late = lab.ok(lab.nva.cli(&["announce", LATE, "--json"]));
+    lab.ensure(
+        late.contains("\"peers\":1") || late.contains("\"peers\": 1"),
+        format!("announce with one session up answered {late}"),
+    );
     let restarted = lab.rs.instance_mut(1).unwrap().start();
     lab.ok(restarted);
     lab.wait_nva_session(rs2, true);
     lab.wait_vnet_paths(&[rs1, rs2]);
     lab.wait_nva_routes_at(1);
+    lab.ok(lab.instance(1).wait_route(nva, prefix(LATE), TIMEOUT));
+    lab.ok(lab.nva.cli(&["withdraw", LATE]));
+    lab.ok(lab.rs.wait_route_gone(prefix(LATE), TIMEOUT));
     // The same after a graceful stop (SIGTERM): the daemons say goodbye
     // with a NOTIFICATION first (Cease), or at least close the connection.
     lab.rs.instance_mut(1).unwrap().stop();
@@ -546,8 +582,10 @@ fn route_refresh(lab: &mut Lab) {
         prefixes == [prefix(DEFAULT), prefix(PREPENDED)],
         format!("routes after the refresh: {routes:?}"),
     );
-    check_default_route(lab, &routes[0]);
-    check_prepended_route(lab, &routes[1]);
+    lab.ensure(
+        is_default_route(&routes[0], nva, 0) && is_prepended_route(&routes[1], nva, 0),
+        format!("routes after the refresh with wrong attributes: {routes:?}"),
+    );
     lab.step_done("8 route refresh answered");
 }
 
@@ -685,4 +723,44 @@ fn graceful_restart_helper_keeps_the_routes_of_a_restarting_peer() {
     lab.wait_nva_session(rs2, true);
     lab.wait_vnet_paths(&[rs1, rs2]);
     lab.wait_nva_routes_at(1);
+}
+
+/// A network partition at the virtual router (forwarding off): nothing
+/// gets through either way, so both of nvabgp's hold timers expire and the
+/// VNet paths go; with forwarding back on, both sessions recover by
+/// themselves, whatever state each side's half-dead connections were left
+/// in. BIRD.
+#[test]
+fn partition_at_the_virtual_router() {
+    let test = "partition_at_the_virtual_router";
+    if !lab_available(test, &[Implementation::Bird]) {
+        return;
+    }
+    let mut lab = Lab::start(test, StandIn::Daemon(Implementation::Bird));
+    lab.wait_up();
+    set_forwarding(&lab, false);
+    for peer in lab.rs_addresses() {
+        let neighbor = lab.wait_nva_session(peer, false);
+        lab.ensure(
+            neighbor
+                .last_error
+                .as_deref()
+                .is_some_and(|e| e.to_ascii_lowercase().contains("hold timer")),
+            format!("session lost to the partition for another reason: {neighbor:?}"),
+        );
+    }
+    lab.ok(lab
+        .nva
+        .wait_loc_rib(prefix(VNET), "without paths", &|p| p.is_empty(), TIMEOUT));
+    lab.step_done("hold timers expired during the partition");
+    set_forwarding(&lab, true);
+    lab.wait_up();
+    lab.step_done("both sessions back after the partition");
+}
+
+/// IPv4 forwarding on the virtual router.
+fn set_forwarding(lab: &Lab, on: bool) {
+    let value = format!("net.ipv4.ip_forward={}", u8::from(on));
+    let out = lab.ok(lab.topology.vr_exec(&["sysctl", "-qw", &value]));
+    lab.ensure(out.status.success(), format!("sysctl {value}: {out:?}"));
 }
