@@ -693,7 +693,8 @@ fn neighbor_prefix_counts_follow_the_announcements() {
 /// speaker, so when a peer that announced graceful restart (forwarding
 /// state preserved) loses its session, nvabgp must keep that peer's routes
 /// as stale until the peer is back or its restart time runs out (RFC 4724
-/// §4.2), not drop them at once. FRR, restart time 120 s.
+/// §4.2), not drop them at once; and not keep them forever either. FRR,
+/// restart time 10 s.
 #[test]
 fn graceful_restart_helper_keeps_the_routes_of_a_restarting_peer() {
     let test = "graceful_restart_helper_keeps_the_routes_of_a_restarting_peer";
@@ -701,28 +702,44 @@ fn graceful_restart_helper_keeps_the_routes_of_a_restarting_peer() {
         return;
     }
     let options = RouteServerOptions {
-        graceful_restart: Some(120),
+        graceful_restart: Some(10),
         ..route_server_options()
     };
     let mut lab = Lab::start_with(test, StandIn::Daemon(Implementation::Frr), &options, None);
     let [rs1, rs2] = lab.rs_addresses();
     lab.wait_up();
+    let kept = |lab: &Lab| {
+        let paths = lab.ok(lab.nva.loc_rib_paths(prefix(VNET)));
+        let mut from: Vec<Option<String>> = paths.iter().map(|p| p.peer.clone()).collect();
+        from.sort();
+        lab.ensure(
+            from == [Some(rs1.to_string()), Some(rs2.to_string())],
+            format!(
+                "the restarting peer's path was dropped at once instead of kept as stale: {paths:?}"
+            ),
+        );
+    };
+    // Killed and back: the routes stay all along.
     lab.rs.instance_mut(1).unwrap().kill();
     lab.wait_nva_session(rs2, false);
-    let paths = lab.ok(lab.nva.loc_rib_paths(prefix(VNET)));
-    let mut from: Vec<Option<String>> = paths.iter().map(|p| p.peer.clone()).collect();
-    from.sort();
-    lab.ensure(
-        from == [Some(rs1.to_string()), Some(rs2.to_string())],
-        format!(
-            "the restarting peer's path was dropped at once instead of kept as stale: {paths:?}"
-        ),
-    );
+    kept(&lab);
     let restarted = lab.rs.instance_mut(1).unwrap().start();
     lab.ok(restarted);
     lab.wait_nva_session(rs2, true);
     lab.wait_vnet_paths(&[rs1, rs2]);
     lab.wait_nva_routes_at(1);
+    lab.step_done("routes kept while the peer restarted");
+    // Killed for good: the routes go when the restart time is over.
+    lab.rs.instance_mut(1).unwrap().kill();
+    lab.wait_nva_session(rs2, false);
+    kept(&lab);
+    lab.wait_vnet_paths(&[rs1]);
+    let neighbor = lab.ok(lab.nva.neighbor(rs2));
+    lab.ensure(
+        neighbor.state != SessionState::Established,
+        format!("the killed peer is up again: {neighbor:?}"),
+    );
+    lab.step_done("stale routes gone after the restart time");
 }
 
 /// A network partition at the virtual router (forwarding off): nothing
