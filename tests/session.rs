@@ -512,3 +512,88 @@ async fn connection_collision_keeps_our_connection_when_our_identifier_is_higher
     assert!(up, "session over the daemon's connection not Established");
     d.shutdown().await;
 }
+
+/// UPDATE announcing `prefixes` (/16s of 10.x.0.0) with ORIGIN IGP,
+/// AS_PATH 65515, NEXT_HOP 10.1.1.4.
+fn update_16s(seconds: &[u8]) -> Vec<u8> {
+    let mut body: Vec<u8> = [
+        &[0u8, 0][..],
+        &[0, 20],
+        &[0x40, 1, 1, 0],
+        &[0x40, 2, 6, 2, 1, 0, 0, 0xff, 0xeb],
+        &[0x40, 3, 4, 10, 1, 1, 4],
+    ]
+    .concat();
+    for s in seconds {
+        body.extend([16, 10, *s]);
+    }
+    let mut m = vec![0xff; 16];
+    m.extend(((19 + body.len()) as u16).to_be_bytes());
+    m.push(2);
+    m.extend(body);
+    m
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enhanced_route_refresh_from_the_peer_drops_what_it_did_not_resend() {
+    let peer_ip: IpAddr = "127.0.7.2".parse().unwrap();
+    let d = daemon("127.0.7.1", "127.0.7.2", free_port(peer_ip), "").await;
+    let mut p = FakePeer::connect(peer_ip, d.listen).await;
+    p.handshake(&open(65515, "10.1.1.4", 9)).await;
+    p.send(&update_16s(&[1, 2])).await;
+    let prefixes = |d: &Daemon| {
+        let d = d.socket.clone();
+        async move {
+            let r = Client::connect(&d)
+                .await
+                .unwrap()
+                .call(&Request::Routes(nvabgp::control::RoutesQuery {
+                    view: nvabgp::control::RouteView::LocRib { peer: None },
+                    prefix: None,
+                }))
+                .await
+                .unwrap();
+            let Response::Routes(r) = r else { panic!() };
+            r.iter().map(|r| r.prefix.to_string()).collect::<Vec<_>>()
+        }
+    };
+    let mut ok = false;
+    for _ in 0..100 {
+        if prefixes(&d).await.len() == 2 {
+            ok = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(ok, "routes not learned");
+    // BoRR, only 10.1.0.0/16 again, EoRR (RFC 7313 §4).
+    for (subtype, update) in [
+        (
+            RouteRefreshSubtype::BeginningOfRouteRefresh,
+            Some(update_16s(&[1])),
+        ),
+        (RouteRefreshSubtype::EndOfRouteRefresh, None),
+    ] {
+        let mut b = BytesMut::new();
+        RouteRefresh {
+            afi: Afi::Ipv4,
+            subtype,
+            safi: Safi::Unicast,
+        }
+        .encode(&mut b);
+        p.send(&b).await;
+        if let Some(u) = update {
+            p.send(&u).await;
+        }
+    }
+    let mut left = Vec::new();
+    for _ in 0..100 {
+        left = prefixes(&d).await;
+        if left.len() == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(left, ["10.1.0.0/16"]);
+    d.shutdown().await;
+}

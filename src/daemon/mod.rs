@@ -401,7 +401,10 @@ impl Daemon {
                 let (kept, removed) = if keep.is_empty() {
                     (0, self.rib.remove_peer(peer))
                 } else {
-                    (self.rib.mark_stale(peer, keep), 0)
+                    let removed = self
+                        .rib
+                        .remove_families(peer, bgp_proto::Families::ALL.difference(keep));
+                    (self.rib.mark_stale(peer, keep), removed)
                 };
                 if let Some(s) = self.slot(peer) {
                     if kept > 0
@@ -544,10 +547,36 @@ impl Daemon {
         let Some(slot) = self.slot(peer) else {
             return;
         };
-        // BoRR / EoRR from the peer concern its own re-advertisement.
-        if request.subtype == RouteRefreshSubtype::Normal {
-            info!(peer = %slot.spec.config.name, afi = ?request.afi, "route refresh requested");
-            self.resend(peer, request.afi, request.safi).await;
+        let name = slot.spec.config.name.clone();
+        let family = bgp_proto::Families::of(request.afi, request.safi);
+        match (request.subtype, family) {
+            (RouteRefreshSubtype::Normal, _) => {
+                info!(peer = %name, afi = ?request.afi, "route refresh requested");
+                self.resend(peer, request.afi, request.safi).await;
+            }
+            // RFC 7313 §4: the peer re-advertises the family: its routes
+            // are stale until re-sent, and the ones not re-sent by the EoRR
+            // go.
+            (RouteRefreshSubtype::BeginningOfRouteRefresh, Some(f)) => {
+                let marked = self.rib.mark_stale(peer, f);
+                if let Some(s) = self.slot(peer) {
+                    s.stale_until
+                        .get_or_insert(Instant::now() + STALE_PATH_TIME);
+                }
+                debug!(peer = %name, marked, "BoRR: routes marked stale");
+            }
+            (RouteRefreshSubtype::EndOfRouteRefresh, Some(f)) => {
+                let removed = self.rib.sweep_stale(peer, f);
+                let left = self.rib.has_stale(peer);
+                if let Some(s) = self.slot(peer)
+                    && !left
+                {
+                    s.stale_until = None;
+                }
+                info!(peer = %name, removed, "EoRR: routes not re-advertised removed");
+                self.export_changes().await;
+            }
+            _ => {}
         }
     }
 

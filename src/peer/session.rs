@@ -801,10 +801,9 @@ impl Session {
         if before != after {
             info!(peer = %self.name(), from = %before, to = %after, "state change");
             let peer = self.spec.id;
-            // State changes are status only; never block on them.
-            let _ = self
-                .events
-                .try_send(PeerEvent::State { peer, state: after });
+            // In order with Established / Down, so the status never shows a
+            // state older than the session events before it.
+            self.emit(PeerEvent::State { peer, state: after });
         }
     }
 

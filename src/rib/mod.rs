@@ -261,9 +261,20 @@ impl Rib {
         n
     }
 
-    /// A peer that can restart gracefully lost its session (RFC 4724
-    /// §4.2): its paths of the families in `keep` stay, marked stale; the
-    /// others go. Returns how many paths were kept.
+    /// Removes every path of a peer in `families`, keeping the peer
+    /// registered. Returns how many.
+    pub fn remove_families(&mut self, id: PeerId, families: Families) -> usize {
+        let removed = self.strip(families, |p| p.peer == id);
+        if let Some(st) = self.peer_mut(id) {
+            st.accepted = st.accepted.saturating_sub(removed as u32);
+        }
+        removed
+    }
+
+    /// Marks the paths of a peer in `keep` stale: a peer restarting
+    /// gracefully (RFC 4724 §4.2) or re-advertising a family after a BoRR
+    /// (RFC 7313 §4). Re-announced paths lose the mark; [`Rib::sweep_stale`]
+    /// removes the rest. Returns how many prefixes had a path marked.
     pub fn mark_stale(&mut self, id: PeerId, keep: Families) -> usize {
         let mut kept = 0;
         let mut mark = |e: &mut Entry| {
@@ -291,11 +302,6 @@ impl Rib {
         }
         if keep.contains(Families::IPV6_UNICAST) {
             self.v6.values_mut().for_each(&mut mark);
-        }
-        let drop = Families::ALL.difference(keep);
-        let removed = self.strip(drop, |p| p.peer == id);
-        if let Some(st) = self.peer_mut(id) {
-            st.accepted = st.accepted.saturating_sub(removed as u32);
         }
         kept
     }

@@ -305,6 +305,10 @@ fn graceful_restart_keeps_stale_paths_until_swept() {
     assert_eq!(rib.get(&p("10.1.0.0/24")).unwrap().multipath, 2);
     assert_eq!(rib.accepted(1), 1);
     // Families not kept go at once.
+    assert_eq!(
+        rib.remove_families(2, Families::ALL.difference(Families::IPV6_UNICAST)),
+        1
+    );
     assert_eq!(rib.mark_stale(2, Families::IPV6_UNICAST), 0);
     assert_eq!(rib.get(&p("10.1.0.0/24")).unwrap().dest.paths().len(), 1);
 }
