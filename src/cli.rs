@@ -96,6 +96,15 @@ pub enum Command {
 
     /// Put this node back in service after a drain
     Undrain(control::UndrainArgs),
+
+    /// Show the whole job in a namespace lab, without Azure (needs root)
+    ///
+    /// Builds an Azure-like hub in network namespaces (the NVA, the
+    /// virtual router, two Route Server stand-ins), runs nvabgp on the NVA
+    /// with a static, an anycast and a next-hop-ip route, fails a web
+    /// server and the anycast service, narrates what happens on both
+    /// sides, and removes everything at the end (also on Ctrl-C).
+    Lab(crate::lab::demo::LabArgs),
 }
 
 /// The arguments of `nvabgp run` and `nvabgp check`.
@@ -184,6 +193,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::SetNextHop(args) => control::run(cli.socket.as_deref(), &args),
         Command::Drain(args) => control::run(cli.socket.as_deref(), &args),
         Command::Undrain(args) => control::run(cli.socket.as_deref(), &args),
+        Command::Lab(args) => crate::lab::demo::run(&args),
     }
 }
 

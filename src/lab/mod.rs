@@ -29,6 +29,7 @@
 //! for how tests skip (or, on CI, fail) without them.
 
 pub mod daemons;
+pub mod demo;
 mod prerequisites;
 pub mod process;
 mod topology;
