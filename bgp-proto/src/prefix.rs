@@ -234,6 +234,12 @@ pub(crate) fn check_nlri(buf: &[u8], ipv6: bool, add_path: bool) -> Result<usize
     }
 }
 
+/// [`check_nlri`] of a field of `encoding`.
+#[inline]
+pub(crate) fn check_nlri_encoded(buf: &[u8], encoding: Encoding) -> Result<usize, NlriFault> {
+    check_nlri(buf, encoding.ipv6(), encoding.add_path())
+}
+
 /// [`check_nlri`] for prefixes of at most `MAX` bits, each preceded by
 /// `ID` bytes of path identifier.
 #[inline(always)]
@@ -266,6 +272,47 @@ fn check_entries<const MAX: u8, const ID: usize>(buf: &[u8]) -> Result<usize, Nl
     Ok(count)
 }
 
+/// How the entries of one NLRI field are encoded: the address family and
+/// whether each entry starts with a path identifier (RFC 7911 §3).
+///
+/// One byte, so that [`NlriIter`] decides how to read an entry with one
+/// comparison (plain IPv4, the bulk of a full table, has its own short
+/// path), and so that an `Option` of it is one byte too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum Encoding {
+    /// IPv4 prefixes.
+    Ipv4 = 0,
+    /// IPv6 prefixes.
+    Ipv6 = 1,
+    /// Path identifier and IPv4 prefix.
+    Ipv4AddPath = 2,
+    /// Path identifier and IPv6 prefix.
+    Ipv6AddPath = 3,
+}
+
+impl Encoding {
+    /// The encoding of a unicast family, with or without ADD-PATH.
+    pub(crate) const fn new(ipv6: bool, add_path: bool) -> Self {
+        match (ipv6, add_path) {
+            (false, false) => Self::Ipv4,
+            (true, false) => Self::Ipv6,
+            (false, true) => Self::Ipv4AddPath,
+            (true, true) => Self::Ipv6AddPath,
+        }
+    }
+
+    /// True for IPv6 prefixes.
+    pub(crate) const fn ipv6(self) -> bool {
+        self as u8 & 1 != 0
+    }
+
+    /// True when each entry starts with a 4-octet path identifier.
+    pub(crate) const fn add_path(self) -> bool {
+        self as u8 & 2 != 0
+    }
+}
+
 /// Iterator over NLRI entries: one field, or two fields one after the
 /// other (each of one family), as [`crate::Update::announced`] gives
 /// MP_REACH_NLRI then the NLRI field.
@@ -278,23 +325,23 @@ fn check_entries<const MAX: u8, const ID: usize>(buf: &[u8]) -> Result<usize, Nl
 #[derive(Debug, Clone)]
 pub struct NlriIter<'a> {
     buf: &'a [u8],
-    ipv6: bool,
-    add_path: bool,
     /// The second field, iterated once `buf` is used up.
     then: &'a [u8],
-    then_ipv6: bool,
-    then_add_path: bool,
+    encoding: Encoding,
+    then_encoding: Encoding,
 }
 
 impl<'a> NlriIter<'a> {
     pub(crate) fn new(buf: &'a [u8], ipv6: bool, add_path: bool) -> Self {
+        Self::with_encoding(buf, Encoding::new(ipv6, add_path))
+    }
+
+    pub(crate) fn with_encoding(buf: &'a [u8], encoding: Encoding) -> Self {
         Self {
             buf,
-            ipv6,
-            add_path,
             then: &[],
-            then_ipv6: false,
-            then_add_path: false,
+            encoding,
+            then_encoding: Encoding::Ipv4,
         }
     }
 
@@ -308,15 +355,14 @@ impl<'a> NlriIter<'a> {
         }
         Self {
             then: next.buf,
-            then_ipv6: next.ipv6,
-            then_add_path: next.add_path,
+            then_encoding: next.encoding,
             ..self
         }
     }
 
     /// An iterator that yields nothing.
     pub fn empty() -> Self {
-        Self::new(&[], false, false)
+        Self::with_encoding(&[], Encoding::Ipv4)
     }
 
     /// The raw bytes of the field being iterated that are still to come
@@ -325,10 +371,11 @@ impl<'a> NlriIter<'a> {
         self.buf
     }
 
+    /// Reads an entry of any encoding other than plain IPv4.
     #[inline]
-    fn read(&mut self) -> Option<Nlri> {
+    fn read_other(&mut self) -> Option<Nlri> {
         let mut buf = self.buf;
-        let path_id = if self.add_path {
+        let path_id = if self.encoding.add_path() {
             let (id, rest) = buf.split_first_chunk::<4>()?;
             buf = rest;
             Some(u32::from_be_bytes(*id))
@@ -336,40 +383,95 @@ impl<'a> NlriIter<'a> {
             None
         };
         let (&len, rest) = buf.split_first()?;
-        let tail = rest.get(usize::from(len).div_ceil(8)..)?;
-        let prefix = if self.ipv6 {
-            if len > 128 {
-                return None;
-            }
-            Prefix::V6(load_u128(rest) & mask6(len), len)
+        let prefix = if self.encoding.ipv6() {
+            let mask = *MASK6.get(usize::from(len))?;
+            Prefix::V6(load_u128(rest) & mask, len)
         } else {
-            if len > 32 {
-                return None;
-            }
-            Prefix::V4(load_u32(rest) & mask4(len), len)
+            let mask = *MASK4.get(usize::from(len))?;
+            Prefix::V4(load_u32(rest) & mask, len)
         };
-        self.buf = tail;
+        self.buf = rest.get(usize::from(len).div_ceil(8)..)?;
         Some(Nlri { path_id, prefix })
     }
 }
+
+/// Reads an IPv4 entry without path identifier from the front of `buf`.
+#[inline(always)]
+fn read_ipv4(buf: &mut &[u8]) -> Option<Nlri> {
+    let (&len, rest) = buf.split_first()?;
+    // The table lookup is also the check that the length is at most 32.
+    let mask = *MASK4.get(usize::from(len))?;
+    let addr = load_u32(rest) & mask;
+    *buf = rest.get(usize::from(len).div_ceil(8)..)?;
+    Some(Nlri::new(Prefix::V4(addr, len)))
+}
+
+/// The netmask of each IPv4 prefix length: one load instead of a shift
+/// whose amount must be kept in range.
+static MASK4: [u32; 33] = {
+    let mut m = [0u32; 33];
+    let mut len = 0;
+    while len <= 32 {
+        m[len] = mask4(len as u8);
+        len += 1;
+    }
+    m
+};
+
+/// The netmask of each IPv6 prefix length (2 KiB): a 128-bit shift by a
+/// variable amount is a dozen instructions on x86-64.
+static MASK6: [u128; 129] = {
+    let mut m = [0u128; 129];
+    let mut len = 0;
+    while len <= 128 {
+        m[len] = mask6(len as u8);
+        len += 1;
+    }
+    m
+};
 
 // The address of an NLRI entry is read as a whole big-endian word from the
 // bytes after its length octet and then masked to the prefix length, so
 // bytes past the prefix (the next entry's) never show. Reading exactly
 // ceil(len / 8) bytes instead costs a variable-length copy (a `memcpy` call)
-// per prefix. Only the last entries of a field, with fewer than a word's
-// bytes behind them, take the byte-by-byte path.
+// per prefix. Only the last entry of a field, with fewer than a word's bytes
+// behind it, takes the short-input paths below, which use at most two
+// overlapping loads rather than a byte loop.
 
 /// The first four bytes of `b` as a big-endian word, zero-padded.
 #[inline(always)]
 fn load_u32(b: &[u8]) -> u32 {
     match b.first_chunk::<4>() {
         Some(word) => u32::from_be_bytes(*word),
-        None => b
-            .iter()
-            .zip([24u32, 16, 8])
-            .fold(0, |v, (&x, shift)| v | u32::from(x) << shift),
+        None => load_u32_short(b),
     }
+}
+
+/// [`load_u32`] of fewer than four bytes.
+#[inline]
+fn load_u32_short(b: &[u8]) -> u32 {
+    match *b {
+        [x, y, z, ..] => u32::from_be_bytes([x, y, z, 0]),
+        [x, y] => u32::from_be_bytes([x, y, 0, 0]),
+        [x] => u32::from(x) << 24,
+        [] => 0,
+    }
+}
+
+/// The first eight bytes of `b` as a big-endian word, zero-padded.
+#[inline]
+fn load_u64(b: &[u8]) -> u64 {
+    if let Some(word) = b.first_chunk::<8>() {
+        return u64::from_be_bytes(*word);
+    }
+    // Four to seven bytes: the first four and the last four, overlapping,
+    // the last shifted to their place.
+    if let (Some(head), Some(tail)) = (b.first_chunk::<4>(), b.last_chunk::<4>()) {
+        let shift = 8 * (8 - b.len() as u32);
+        return u64::from(u32::from_be_bytes(*head)) << 32
+            | u64::from(u32::from_be_bytes(*tail)) << shift;
+    }
+    u64::from(load_u32_short(b)) << 32
 }
 
 /// The first sixteen bytes of `b` as a big-endian word, zero-padded.
@@ -377,28 +479,36 @@ fn load_u32(b: &[u8]) -> u32 {
 fn load_u128(b: &[u8]) -> u128 {
     match b.first_chunk::<16>() {
         Some(word) => u128::from_be_bytes(*word),
-        None => b
-            .iter()
-            .take(15)
-            .enumerate()
-            .fold(0, |v, (i, &x)| v | u128::from(x) << (120 - 8 * i)),
+        None => load_u128_short(b),
     }
+}
+
+/// [`load_u128`] of fewer than sixteen bytes.
+#[inline]
+fn load_u128_short(b: &[u8]) -> u128 {
+    let low = b.get(8..).map_or(0, load_u64);
+    u128::from(load_u64(b)) << 64 | u128::from(low)
 }
 
 impl Iterator for NlriIter<'_> {
     type Item = Nlri;
 
-    #[inline]
+    // Always inlined: called once per prefix of a full table, and the call
+    // would cost as much as the read.
+    #[inline(always)]
     fn next(&mut self) -> Option<Nlri> {
         if self.buf.is_empty() {
             if self.then.is_empty() {
                 return None;
             }
             self.buf = std::mem::take(&mut self.then);
-            self.ipv6 = self.then_ipv6;
-            self.add_path = self.then_add_path;
+            self.encoding = self.then_encoding;
         }
-        let r = self.read();
+        let r = if self.encoding == Encoding::Ipv4 {
+            read_ipv4(&mut self.buf)
+        } else {
+            self.read_other()
+        };
         if r.is_none() {
             // A malformed entry ends the iteration, second field included.
             self.buf = &[];
@@ -507,6 +617,25 @@ mod tests {
             field.extend(std::iter::repeat_n(0xff, n));
             let v: Vec<_> = NlriIter::new(&field, false, false).collect();
             assert_eq!(v, [Nlri::new(Prefix::V4(mask4(len), len))]);
+        }
+    }
+
+    #[test]
+    fn short_inputs_load_zero_padded() {
+        // Every length below and at each word size, against a byte-by-byte
+        // reference: the overlapping loads must put each byte in its place.
+        let bytes: Vec<u8> = (1..=20).map(|i| i * 11).collect();
+        for n in 0..=bytes.len() {
+            let b = &bytes[..n];
+            let reference = |width: usize| -> u128 {
+                b.iter()
+                    .take(width)
+                    .enumerate()
+                    .fold(0, |v, (i, &x)| v | u128::from(x) << (8 * (width - 1 - i)))
+            };
+            assert_eq!(u128::from(load_u32(b)), reference(4), "u32 of {n} bytes");
+            assert_eq!(u128::from(load_u64(b)), reference(8), "u64 of {n} bytes");
+            assert_eq!(load_u128(b), reference(16), "u128 of {n} bytes");
         }
     }
 

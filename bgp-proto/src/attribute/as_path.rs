@@ -312,6 +312,16 @@ impl<'a> AsPathView<'a> {
         Ok(Self { raw, four_octet })
     }
 
+    /// A view of a value that [`AsPathView::new`] already accepted with the
+    /// same ASN width (the UPDATE view's AS_PATH and AS4_PATH, checked by
+    /// its walk): checking again on every read cost as much as the read.
+    /// On any other input the iterators stop at the first malformed
+    /// segment; nothing here can panic.
+    pub(crate) fn validated(raw: &'a [u8], four_octet: bool) -> Self {
+        debug_assert!(Self::new(raw, four_octet).is_ok());
+        Self { raw, four_octet }
+    }
+
     /// The raw attribute value.
     pub fn as_bytes(&self) -> &'a [u8] {
         self.raw
@@ -345,7 +355,13 @@ impl<'a> AsPathView<'a> {
 
     /// Every ASN of every segment, in wire order.
     pub fn asns(&self) -> impl Iterator<Item = u32> + 'a {
-        self.segments().flat_map(|(_, a)| a)
+        Asns {
+            rest: self.raw,
+            segment: AsnIter {
+                raw: &[],
+                four_octet: self.four_octet,
+            },
+        }
     }
 
     /// The owned path.
@@ -358,6 +374,40 @@ impl<'a> AsPathView<'a> {
                     asns: asns.collect(),
                 })
                 .collect(),
+        }
+    }
+}
+
+/// Every ASN of a path: the segments' ASNs one after the other, without
+/// the per-segment iterator of `segments().flat_map(..)` (this runs for
+/// every UPDATE of a full table).
+struct Asns<'a> {
+    /// The segments not yet started.
+    rest: &'a [u8],
+    /// What is left of the current segment.
+    segment: AsnIter<'a>,
+}
+
+impl Iterator for Asns<'_> {
+    type Item = u32;
+
+    #[inline]
+    fn next(&mut self) -> Option<u32> {
+        loop {
+            if let Some(asn) = self.segment.next() {
+                return Some(asn);
+            }
+            // The next segment, stopping where `segments` would: at an
+            // unknown type or a segment that overruns the value.
+            let (&[t, n], tail) = self.rest.split_first_chunk::<2>()?;
+            SegmentType::from_code(t)?;
+            let width = if self.segment.four_octet { 4 } else { 2 };
+            let Some((asns, rest)) = tail.split_at_checked(usize::from(n) * width) else {
+                self.rest = &[];
+                return None;
+            };
+            self.segment.raw = asns;
+            self.rest = rest;
         }
     }
 }

@@ -21,7 +21,7 @@ use crate::context::{Context, MAX_EXTENDED_MESSAGE_LEN};
 use crate::error::{Action, AttributeError, DecodeError};
 use crate::framing::HEADER_LEN;
 use crate::iana::{Afi, AttributeType, ErrorCode, HeaderSubcode, Safi, UpdateSubcode};
-use crate::prefix::{NlriIter, check_nlri};
+use crate::prefix::{Encoding, NlriIter, check_nlri_encoded};
 
 /// Position of a recorded attribute value inside the UPDATE body. Two
 /// octets each suffice: [`Update::parse`] refuses bodies longer than the
@@ -61,11 +61,19 @@ pub struct Update<'a> {
     body: &'a [u8],
     ctx: Context,
     withdrawn: Span,
-    attributes: Span,
+    // The path attributes field lies between the two (`attributes_span`).
     nlri: Span,
     /// Bit `t` set: attribute type `t` is present and usable.
     present: u64,
     spans: [Span; KEPT.len()],
+    /// Where the NLRI of MP_REACH_NLRI start in its value (when present):
+    /// found by the walk, so that `announced` does not parse the next hop
+    /// again.
+    reach_nlri: u16,
+    /// How the NLRI of MP_REACH_NLRI and MP_UNREACH_NLRI are encoded;
+    /// `None` when absent or of a family this crate does not iterate.
+    reach: Option<Encoding>,
+    unreach: Option<Encoding>,
     errors: Vec<AttributeError>,
 }
 
@@ -202,17 +210,145 @@ fn notification_data(sub: UpdateSubcode, whole: &[u8]) -> Vec<u8> {
 }
 
 /// Outcome of checking one attribute value.
+#[derive(Debug, PartialEq, Eq)]
 enum Check {
     Ok,
     Bad(UpdateSubcode, &'static str),
 }
 
+/// The length (and for some types content) check of an attribute type on
+/// the walk's fast path. Anything other than a clean pass goes to
+/// [`Walk::check_attribute`], which decides what is wrong; the fast path
+/// only ever says "fine".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LengthRule {
+    /// Unknown optional attribute: any length.
+    Any,
+    /// Exactly [`Rule::n`] octets.
+    Exact,
+    /// A non-zero multiple of 4, 8 or 12 octets.
+    Multiple4,
+    Multiple8,
+    Multiple12,
+    /// One octet, 0 to 2.
+    Origin,
+    /// Well-formed segments of the session's ASN width.
+    AsPath,
+    /// 6 or 8 octets by the session's ASN width.
+    Aggregator,
+    /// Checked in full (and fatal when malformed), family recorded.
+    MpReach,
+    MpUnreach,
+    /// Always [`Walk::check_attribute`] (AS4_PATH: rare).
+    Slow,
+}
+
+/// What the walk's fast path checks for one type code.
+#[derive(Debug, Clone, Copy)]
+struct Rule {
+    /// The flags must satisfy `flags & flags_mask == flags_value`: the
+    /// Optional and Transitive bits RFC 4271 §5 and the defining RFCs give
+    /// the type, and Partial clear unless the type is optional transitive.
+    /// For unknown types, only the Optional bit (an unknown well-known
+    /// attribute is an error).
+    flags_mask: u8,
+    flags_value: u8,
+    length: LengthRule,
+    /// The length for [`LengthRule::Exact`].
+    n: u8,
+    /// Index into [`Update::spans`], [`NO_SPAN`] for the types only marked
+    /// present.
+    slot: u8,
+}
+
+const NO_SPAN: u8 = u8::MAX;
+
+/// One [`Rule`] per type code, so that checking an attribute costs one
+/// table load and one `match` on its rule rather than a conversion to
+/// [`AttributeType`] and a `match` per question. Must agree with
+/// [`expected_flags`] and [`Walk::check_attribute`] (unit tests below).
+static RULES: [Rule; 256] = {
+    use LengthRule as L;
+    use flags::{OPTIONAL, OPTIONAL_TRANSITIVE, PARTIAL, WELL_KNOWN};
+    let mut rules = [Rule {
+        flags_mask: OPTIONAL,
+        flags_value: OPTIONAL,
+        length: L::Any,
+        n: 0,
+        slot: NO_SPAN,
+    }; 256];
+    let mut t = 0;
+    while t < 256 {
+        let known = match t {
+            1 => Some((WELL_KNOWN, L::Origin, 0)),
+            2 => Some((WELL_KNOWN, L::AsPath, 0)),
+            3 | 5 => Some((WELL_KNOWN, L::Exact, 4)),
+            4 | 9 => Some((OPTIONAL, L::Exact, 4)),
+            6 => Some((WELL_KNOWN, L::Exact, 0)),
+            7 => Some((OPTIONAL_TRANSITIVE, L::Aggregator, 0)),
+            8 => Some((OPTIONAL_TRANSITIVE, L::Multiple4, 0)),
+            10 => Some((OPTIONAL, L::Multiple4, 0)),
+            14 => Some((OPTIONAL, L::MpReach, 0)),
+            15 => Some((OPTIONAL, L::MpUnreach, 0)),
+            16 => Some((OPTIONAL_TRANSITIVE, L::Multiple8, 0)),
+            17 => Some((OPTIONAL_TRANSITIVE, L::Slow, 0)),
+            18 => Some((OPTIONAL_TRANSITIVE, L::Exact, 8)),
+            32 => Some((OPTIONAL_TRANSITIVE, L::Multiple12, 0)),
+            35 => Some((OPTIONAL_TRANSITIVE, L::Exact, 4)),
+            _ => None,
+        };
+        if let Some((expected, length, n)) = known {
+            let partial = if expected == OPTIONAL_TRANSITIVE {
+                0
+            } else {
+                PARTIAL
+            };
+            rules[t].flags_mask = OPTIONAL | flags::TRANSITIVE | partial;
+            rules[t].flags_value = expected;
+            rules[t].length = length;
+            rules[t].n = n;
+        }
+        if t < TRACKED && SLOT[t] != 0 {
+            rules[t].slot = SLOT[t] - 1;
+        }
+        t += 1;
+    }
+    rules
+};
+
+/// ORIGIN (1), AS_PATH (2) and NEXT_HOP (3) in [`Update::present`].
+const ORIGIN_AS_PATH: u64 = 1 << 1 | 1 << 2;
+const NEXT_HOP: u64 = 1 << 3;
+
+/// The attribute walk's state. The view is built from it once, at the end
+/// of [`Update::parse`]: every rewrite of the 128-byte view is a copy, and
+/// `parse` runs for every UPDATE of a full table.
+struct Walk {
+    ctx: Context,
+    present: u64,
+    spans: [Span; KEPT.len()],
+    errors: Vec<AttributeError>,
+    reach_nlri: u16,
+    reach: Option<Encoding>,
+    unreach: Option<Encoding>,
+}
+
 impl<'a> Update<'a> {
     /// Validates an UPDATE body (the message without its 19-byte header).
     pub fn parse(body: &'a [u8], ctx: &Context) -> Result<Self, DecodeError> {
+        Self::parse_inline(body, ctx)
+    }
+
+    /// [`Update::parse`], inlined into [`crate::decode`] so that the view
+    /// is written straight into the returned message.
+    #[inline(always)]
+    pub(crate) fn parse_inline(body: &'a [u8], ctx: &Context) -> Result<Self, DecodeError> {
         let len = body.len();
         let malformed = |off: usize, why| {
             update_error(UpdateSubcode::MalformedAttributeList, HEADER_LEN + off, why)
+        };
+        let [w0, w1, ..] = *body else {
+            return Err(malformed(0, "UPDATE shorter than its two length fields"));
         };
         if len < 4 {
             return Err(malformed(0, "UPDATE shorter than its two length fields"));
@@ -224,74 +360,92 @@ impl<'a> Update<'a> {
                 "UPDATE longer than any BGP message",
             ));
         }
-        let wlen = usize::from(u16::from_be_bytes([body[0], body[1]]));
-        if 2 + wlen + 2 > len {
-            return Err(malformed(0, "Withdrawn Routes Length overruns the message"));
-        }
+        let wlen = usize::from(u16::from_be_bytes([w0, w1]));
         let alen_at = 2 + wlen;
-        let alen = usize::from(u16::from_be_bytes([body[alen_at], body[alen_at + 1]]));
+        let Some(&[a0, a1]) = body.get(alen_at..alen_at + 2) else {
+            return Err(malformed(0, "Withdrawn Routes Length overruns the message"));
+        };
+        let alen = usize::from(u16::from_be_bytes([a0, a1]));
         let attrs_start = alen_at + 2;
-        if attrs_start + alen > len {
+        let nlri_start = attrs_start + alen;
+        if nlri_start > len {
             return Err(malformed(
                 alen_at,
                 "Total Path Attribute Length overruns the message",
             ));
         }
-        let mut u = Update {
-            body,
-            ctx: *ctx,
-            withdrawn: Span {
-                start: 2,
-                len: wlen as u16,
-            },
-            attributes: Span {
-                start: attrs_start as u16,
-                len: alen as u16,
-            },
-            nlri: Span {
-                start: (attrs_start + alen) as u16,
-                len: (len - attrs_start - alen) as u16,
-            },
-            present: 0,
-            spans: [Span::default(); KEPT.len()],
-            errors: Vec::new(),
+        // All fit in two octets: the body is at most 65535 - 19 bytes.
+        let withdrawn = Span {
+            start: 2,
+            len: wlen as u16,
         };
-        let v4_add_path = ctx.add_path_for(Afi::Ipv4, Safi::Unicast);
+        let nlri = Span {
+            start: nlri_start as u16,
+            len: (len - nlri_start) as u16,
+        };
+        let ipv4 = Encoding::new(false, ctx.add_path_for(Afi::Ipv4, Safi::Unicast));
         // RFC 7606 §5.3: unparseable withdrawn routes or NLRI are fatal.
-        for (span, what) in [(u.withdrawn, "Withdrawn Routes"), (u.nlri, "NLRI")] {
-            if let Err(f) = check_nlri(u.slice(span), false, v4_add_path) {
-                let _ = what;
+        let fields = [
+            (2, body.get(2..alen_at)),
+            (nlri_start, body.get(nlri_start..)),
+        ];
+        for (start, field) in fields {
+            if let Err(f) = check_nlri_encoded(field.unwrap_or_default(), ipv4) {
                 return Err(update_error(
                     UpdateSubcode::InvalidNetworkField,
-                    HEADER_LEN + span.start as usize + f.at,
+                    HEADER_LEN + start + f.at,
                     f.reason,
                 ));
             }
         }
-        u.walk_attributes()?;
-        u.check_mandatory();
-        u.check_unreachable()?;
-        Ok(u)
+        let mut walk = Walk::new(ctx);
+        let attrs = body.get(attrs_start..nlri_start).unwrap_or_default();
+        walk.attributes(attrs, attrs_start)?;
+        let u = Update {
+            body,
+            ctx: *ctx,
+            withdrawn,
+            nlri,
+            present: walk.present,
+            spans: walk.spans,
+            reach_nlri: walk.reach_nlri,
+            reach: walk.reach,
+            unreach: walk.unreach,
+            errors: walk.errors,
+        };
+        // The common case: no finding, and the well-known mandatory
+        // attributes there (the fast return of `check_mandatory`).
+        let mandatory = u.present & ORIGIN_AS_PATH == ORIGIN_AS_PATH
+            && (u.nlri.len == 0 || u.present & NEXT_HOP != 0);
+        if u.errors.is_empty() && mandatory {
+            return Ok(u);
+        }
+        u.finish()
+    }
+
+    /// The checks of the whole UPDATE after the walk, for the UPDATEs that
+    /// miss a mandatory attribute or have findings.
+    #[inline(never)]
+    fn finish(mut self) -> Result<Self, DecodeError> {
+        self.check_mandatory();
+        self.check_unreachable()?;
+        Ok(self)
     }
 
     fn slice(&self, s: Span) -> &'a [u8] {
         let start = s.start as usize;
-        &self.body[start..start + s.len as usize]
+        self.body
+            .get(start..start + s.len as usize)
+            .unwrap_or_default()
     }
 
-    fn record(&mut self, t: u8, start: usize, len: usize) {
-        if let Some(&slot) = SLOT.get(usize::from(t)) {
-            self.present |= 1 << t;
-            if let Some(span) = usize::from(slot)
-                .checked_sub(1)
-                .and_then(|i| self.spans.get_mut(i))
-            {
-                // Both fit: the body is at most 65535 - 19 bytes.
-                *span = Span {
-                    start: start as u16,
-                    len: len as u16,
-                };
-            }
+    /// The path attributes field, between the Withdrawn Routes field (and
+    /// the Total Path Attribute Length) and the NLRI field.
+    fn attributes_span(&self) -> Span {
+        let start = self.withdrawn.start + self.withdrawn.len + 2;
+        Span {
+            start,
+            len: self.nlri.start - start,
         }
     }
 
@@ -306,6 +460,297 @@ impl<'a> Update<'a> {
         }
         let slot = usize::from(*SLOT.get(usize::from(u8::from(t)))?).checked_sub(1)?;
         Some(self.slice(*self.spans.get(slot)?))
+    }
+
+    /// True when the UPDATE announces reachable NLRI, in the NLRI field or
+    /// in MP_REACH_NLRI.
+    fn announces(&self) -> bool {
+        self.nlri.len > 0 || self.mp_reach().is_some_and(|m| !m.nlri_bytes.is_empty())
+    }
+
+    /// RFC 7606 §3 d: a missing well-known mandatory attribute makes the
+    /// UPDATE treat-as-withdraw. Only UPDATEs that announce something need
+    /// them; NEXT_HOP only for the NLRI field (RFC 4760 §3, which makes it
+    /// discretionary for MP_REACH_NLRI-only UPDATEs).
+    fn check_mandatory(&mut self) {
+        // The common case needs no further look: ORIGIN (1) and AS_PATH
+        // (2) present, and NEXT_HOP (3) too unless the NLRI field is empty.
+        let classic = self.nlri.len > 0;
+        if self.present & ORIGIN_AS_PATH == ORIGIN_AS_PATH
+            && (!classic || self.present & NEXT_HOP != 0)
+        {
+            return;
+        }
+        if !self.announces() {
+            return;
+        }
+        for t in [
+            AttributeType::Origin,
+            AttributeType::AsPath,
+            AttributeType::NextHop,
+        ] {
+            if t == AttributeType::NextHop && !classic {
+                continue;
+            }
+            // A present but malformed attribute already has its finding.
+            if self.has(t) || self.errors.iter().any(|e| e.attribute == t) {
+                continue;
+            }
+            self.errors.push(AttributeError {
+                attribute: t,
+                action: Action::TreatAsWithdraw,
+                code: ErrorCode::UpdateMessage(UpdateSubcode::MissingWellKnownAttribute),
+                // RFC 4271 §6.3: the data is the missing type code.
+                data: vec![u8::from(t)],
+                // The Total Path Attribute Length field: the attribute is
+                // missing from the field it introduces.
+                offset: HEADER_LEN + self.attributes_span().start as usize - 2,
+                reason: "well-known mandatory attribute missing",
+            });
+        }
+    }
+
+    /// RFC 7606 §5.2: an UPDATE that carries path attributes other than
+    /// MP_UNREACH_NLRI but announces nothing cannot be treated as withdrawn
+    /// (there is nothing to withdraw, and no proof that its NLRI were found
+    /// where the sender put them), so any finding stronger than attribute
+    /// discard resets the session. Every such finding is about an attribute
+    /// other than MP_UNREACH_NLRI, whose own errors are already fatal.
+    fn check_unreachable(&self) -> Result<(), DecodeError> {
+        if self.errors.is_empty() || self.announces() {
+            return Ok(());
+        }
+        match self
+            .errors
+            .iter()
+            .find(|e| e.action >= Action::TreatAsWithdraw)
+        {
+            Some(e) => Err(DecodeError::new(e.code, e.offset, e.reason).with_data(e.data.clone())),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Walk {
+    fn new(ctx: &Context) -> Self {
+        Walk {
+            ctx: *ctx,
+            present: 0,
+            spans: [Span::default(); KEPT.len()],
+            errors: Vec::new(),
+            reach_nlri: 0,
+            reach: None,
+            unreach: None,
+        }
+    }
+
+    /// Walks the path attributes field `attrs`, which starts at `base` in
+    /// the body: checks every attribute, records where the usable ones are
+    /// and keeps the findings.
+    #[inline(always)]
+    fn attributes(&mut self, attrs: &[u8], base: usize) -> Result<(), DecodeError> {
+        let mut seen = [0u64; 4];
+        let mut p = 0;
+        while let Some(rest @ [flags, ..]) = attrs.get(p..) {
+            let flags = *flags;
+            let off = base + p;
+            let (t, hlen, vlen) = match *rest {
+                [_, t, a, b, ..] if flags & flags::EXTENDED_LENGTH != 0 => {
+                    (t, 4, usize::from(u16::from_be_bytes([a, b])))
+                }
+                [_, t, l, ..] if flags & flags::EXTENDED_LENGTH == 0 => (t, 3, usize::from(l)),
+                _ => {
+                    self.truncated_header(off);
+                    break;
+                }
+            };
+            let Some(whole) = rest.get(..hlen + vlen) else {
+                self.overrun(t, rest, off)?;
+                break;
+            };
+            let value = whole.get(hlen..).unwrap_or_default();
+            let vstart = off + hlen;
+            p += whole.len();
+            let (word, bit) = (usize::from(t / 64), t % 64);
+            if let Some(seen) = seen.get_mut(word) {
+                if *seen & (1 << bit) != 0 {
+                    self.repeated(t, whole, off)?;
+                    continue;
+                }
+                *seen |= 1 << bit;
+            }
+            let rule = RULES[usize::from(t)];
+            // The fatal MP_REACH_NLRI / MP_UNREACH_NLRI errors are all
+            // Attribute Flags or Optional Attribute errors, whose data is the
+            // whole attribute (RFC 4271 §6.3).
+            if self
+                .passes(rule, flags, value, vstart)
+                .map_err(|e| e.with_data(whole))?
+            {
+                self.record(t, rule.slot, vstart, value.len());
+            } else {
+                self.check_slow(t, flags, whole, hlen, off)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The fast check: true when the attribute (value at `vstart` in the
+    /// body) is certainly fine; false when [`Walk::check_attribute`] must
+    /// look. MP_REACH_NLRI and MP_UNREACH_NLRI with the right flags are
+    /// checked in full here, their errors being fatal.
+    #[inline(always)]
+    fn passes(
+        &mut self,
+        rule: Rule,
+        flags: u8,
+        v: &[u8],
+        vstart: usize,
+    ) -> Result<bool, DecodeError> {
+        use LengthRule as L;
+        if flags & rule.flags_mask != rule.flags_value {
+            return Ok(false);
+        }
+        let n = v.len();
+        Ok(match rule.length {
+            L::Any => true,
+            L::Exact => n == usize::from(rule.n),
+            L::Multiple4 => n != 0 && n % 4 == 0,
+            L::Multiple8 => n != 0 && n % 8 == 0,
+            L::Multiple12 => n != 0 && n % 12 == 0,
+            L::Origin => matches!(v, [0..=2]),
+            L::AsPath => AsPathView::new(v, self.ctx.four_octet_as).is_ok(),
+            L::Aggregator => n == if self.ctx.four_octet_as { 8 } else { 6 },
+            L::MpReach => {
+                self.check_mp_reach(v, vstart)?;
+                true
+            }
+            L::MpUnreach => {
+                self.check_mp_unreach(v, vstart)?;
+                true
+            }
+            L::Slow => false,
+        })
+    }
+
+    /// Marks type `t` present and keeps its value's span (`slot` from
+    /// [`RULES`]).
+    fn record(&mut self, t: u8, slot: u8, vstart: usize, vlen: usize) {
+        if let Some(span) = self.spans.get_mut(usize::from(slot)) {
+            // Both fit: the body is at most 65535 - 19 bytes.
+            *span = Span {
+                start: vstart as u16,
+                len: vlen as u16,
+            };
+        }
+        if usize::from(t) < TRACKED {
+            self.present |= 1 << t;
+        }
+    }
+
+    /// An attribute the fast check did not pass: the full check, then the
+    /// value recorded or the finding kept.
+    #[inline(never)]
+    fn check_slow(
+        &mut self,
+        t: u8,
+        flags: u8,
+        whole: &[u8],
+        hlen: usize,
+        off: usize,
+    ) -> Result<(), DecodeError> {
+        let ty = AttributeType::from(t);
+        let value = whole.get(hlen..).unwrap_or_default();
+        let checked = self
+            .check_attribute(ty, flags, value, off, off + hlen)
+            .map_err(|e| e.with_data(whole))?;
+        match checked {
+            Check::Ok => self.record(t, RULES[usize::from(t)].slot, off + hlen, value.len()),
+            Check::Bad(sub, reason) => {
+                // RFC 7606 §3 c for flags. RFC 7606 says nothing of an
+                // unrecognized well-known attribute: the route may depend on
+                // what was not understood, so it is withdrawn rather than
+                // kept (as BIRD and FRR do), and the session is kept.
+                let action = match sub {
+                    UpdateSubcode::AttributeFlagsError
+                    | UpdateSubcode::UnrecognizedWellKnownAttribute => Action::TreatAsWithdraw,
+                    _ => approach(ty),
+                };
+                self.finding(ty, action, sub, whole, off, reason);
+            }
+        }
+        Ok(())
+    }
+
+    /// RFC 7606 §4: too few octets left for an attribute header (at `off`).
+    #[cold]
+    fn truncated_header(&mut self, off: usize) {
+        self.finding(
+            AttributeType::Unknown(0),
+            Action::TreatAsWithdraw,
+            UpdateSubcode::MalformedAttributeList,
+            &[],
+            off,
+            "attribute header truncated by the Total Path Attribute Length",
+        );
+    }
+
+    /// RFC 7606 §4: the last attribute (type `t` at `off`, `rest` being all
+    /// that is left of the field) overruns the attribute field; rely on
+    /// Total Path Attribute Length for the NLRI. An MP attribute cut short
+    /// cannot be treated as withdrawn, its NLRI being lost (RFC 7606 §3 j,
+    /// §5.3): fatal.
+    #[cold]
+    fn overrun(&mut self, t: u8, rest: &[u8], off: usize) -> Result<(), DecodeError> {
+        let ty = AttributeType::from(t);
+        if matches!(
+            ty,
+            AttributeType::MpReachNlri | AttributeType::MpUnreachNlri
+        ) {
+            return Err(update_error(
+                UpdateSubcode::AttributeLengthError,
+                HEADER_LEN + off,
+                "MP_REACH_NLRI / MP_UNREACH_NLRI overruns the attribute field",
+            )
+            .with_data(rest));
+        }
+        self.finding(
+            ty,
+            Action::TreatAsWithdraw,
+            UpdateSubcode::AttributeLengthError,
+            rest,
+            off,
+            "attribute length overruns the Total Path Attribute Length",
+        );
+        Ok(())
+    }
+
+    /// RFC 7606 §3 g: repeated MP attributes are fatal, other repeats are
+    /// discarded.
+    #[cold]
+    fn repeated(&mut self, t: u8, whole: &[u8], off: usize) -> Result<(), DecodeError> {
+        let ty = AttributeType::from(t);
+        if matches!(
+            ty,
+            AttributeType::MpReachNlri | AttributeType::MpUnreachNlri
+        ) {
+            // No data: RFC 4271 §6.3 defines none for Malformed Attribute
+            // List.
+            return Err(update_error(
+                UpdateSubcode::MalformedAttributeList,
+                HEADER_LEN + off,
+                "MP_REACH_NLRI or MP_UNREACH_NLRI appears twice",
+            ));
+        }
+        self.finding(
+            ty,
+            Action::AttributeDiscard,
+            UpdateSubcode::MalformedAttributeList,
+            whole,
+            off,
+            "attribute appears more than once; repeat discarded",
+        );
+        Ok(())
     }
 
     /// Records a non-fatal finding. `whole` is the attribute as received
@@ -330,128 +775,11 @@ impl<'a> Update<'a> {
         });
     }
 
-    fn walk_attributes(&mut self) -> Result<(), DecodeError> {
-        let start = self.attributes.start as usize;
-        let end = start + self.attributes.len as usize;
-        let body = self.body;
-        let mut seen = [0u64; 4];
-        let mut pos = start;
-        while pos < end {
-            let flags = body[pos];
-            let hlen = if flags & flags::EXTENDED_LENGTH != 0 {
-                4
-            } else {
-                3
-            };
-            if end - pos < hlen {
-                // RFC 7606 §4: too few octets left for an attribute header.
-                self.finding(
-                    AttributeType::Unknown(0),
-                    Action::TreatAsWithdraw,
-                    UpdateSubcode::MalformedAttributeList,
-                    &[],
-                    pos,
-                    "attribute header truncated by the Total Path Attribute Length",
-                );
-                break;
-            }
-            let t = body[pos + 1];
-            let vlen = if hlen == 4 {
-                usize::from(u16::from_be_bytes([body[pos + 2], body[pos + 3]]))
-            } else {
-                usize::from(body[pos + 2])
-            };
-            let vstart = pos + hlen;
-            let vend = vstart + vlen;
-            let ty = AttributeType::from(t);
-            if vend > end {
-                // RFC 7606 §4: the last attribute overruns the attribute
-                // field; rely on Total Path Attribute Length for the NLRI.
-                // An MP attribute cut short cannot be treated as withdrawn,
-                // its NLRI being lost (RFC 7606 §3 j, §5.3): fatal.
-                if matches!(
-                    ty,
-                    AttributeType::MpReachNlri | AttributeType::MpUnreachNlri
-                ) {
-                    return Err(update_error(
-                        UpdateSubcode::AttributeLengthError,
-                        HEADER_LEN + pos,
-                        "MP_REACH_NLRI / MP_UNREACH_NLRI overruns the attribute field",
-                    )
-                    .with_data(&body[pos..end]));
-                }
-                self.finding(
-                    ty,
-                    Action::TreatAsWithdraw,
-                    UpdateSubcode::AttributeLengthError,
-                    &body[pos..end],
-                    pos,
-                    "attribute length overruns the Total Path Attribute Length",
-                );
-                break;
-            }
-            let whole = &body[pos..vend];
-            let value = &body[vstart..vend];
-            let (word, bit) = (usize::from(t / 64), t % 64);
-            if seen[word] & (1 << bit) != 0 {
-                // RFC 7606 §3 g: repeated MP attributes are fatal, other
-                // repeats are discarded.
-                if matches!(
-                    ty,
-                    AttributeType::MpReachNlri | AttributeType::MpUnreachNlri
-                ) {
-                    // No data: RFC 4271 §6.3 defines none for Malformed
-                    // Attribute List.
-                    return Err(update_error(
-                        UpdateSubcode::MalformedAttributeList,
-                        HEADER_LEN + pos,
-                        "MP_REACH_NLRI or MP_UNREACH_NLRI appears twice",
-                    ));
-                }
-                self.finding(
-                    ty,
-                    Action::AttributeDiscard,
-                    UpdateSubcode::MalformedAttributeList,
-                    whole,
-                    pos,
-                    "attribute appears more than once; repeat discarded",
-                );
-                pos = vend;
-                continue;
-            }
-            seen[word] |= 1 << bit;
-            // The fatal MP_REACH_NLRI / MP_UNREACH_NLRI errors are all
-            // Attribute Flags or Optional Attribute errors, whose data is the
-            // whole attribute (RFC 4271 §6.3).
-            let checked = self
-                .check_attribute(ty, flags, value, pos, vstart)
-                .map_err(|e| e.with_data(whole))?;
-            match checked {
-                Check::Ok => self.record(t, vstart, vlen),
-                Check::Bad(sub, reason) => {
-                    // RFC 7606 §3 c for flags. RFC 7606 says nothing of an
-                    // unrecognized well-known attribute: the route may
-                    // depend on what was not understood, so it is withdrawn
-                    // rather than kept (as BIRD and FRR do), and the
-                    // session is kept.
-                    let action = match sub {
-                        UpdateSubcode::AttributeFlagsError
-                        | UpdateSubcode::UnrecognizedWellKnownAttribute => Action::TreatAsWithdraw,
-                        _ => approach(ty),
-                    };
-                    self.finding(ty, action, sub, whole, pos, reason);
-                }
-            }
-            pos = vend;
-        }
-        Ok(())
-    }
-
     /// Checks flags, length and content of one attribute (at `pos` in the
     /// body, value at `vstart`). MP_REACH_NLRI and MP_UNREACH_NLRI errors are
     /// returned as fatal errors here.
     fn check_attribute(
-        &self,
+        &mut self,
         ty: AttributeType,
         flags: u8,
         v: &[u8],
@@ -552,7 +880,9 @@ impl<'a> Update<'a> {
         })
     }
 
-    fn check_mp_reach(&self, v: &[u8], vstart: usize) -> Result<(), DecodeError> {
+    /// Checks MP_REACH_NLRI (value at `vstart` in the body) and records
+    /// where its NLRI start and how they are encoded.
+    fn check_mp_reach(&mut self, v: &[u8], vstart: usize) -> Result<(), DecodeError> {
         let off = HEADER_LEN + vstart;
         let too_short = || {
             update_error(
@@ -570,6 +900,9 @@ impl<'a> Update<'a> {
         if nh_end + 1 > v.len() {
             return Err(too_short().disabling((afi, safi)));
         }
+        // At most 4 + 255 + 1.
+        self.reach_nlri = (nh_end + 1) as u16;
+        self.reach = None;
         let Some(ipv6) = known_family(afi, safi) else {
             return Ok(());
         };
@@ -588,8 +921,9 @@ impl<'a> Update<'a> {
             )
             .disabling((afi, safi)));
         }
-        let add_path = self.ctx.add_path_for(afi, safi);
-        check_nlri(&v[nh_end + 1..], ipv6, add_path).map_err(|f| {
+        let encoding = Encoding::new(ipv6, self.ctx.add_path_for(afi, safi));
+        let nlri = v.get(nh_end + 1..).unwrap_or_default();
+        check_nlri_encoded(nlri, encoding).map_err(|f| {
             update_error(
                 UpdateSubcode::OptionalAttributeError,
                 off + nh_end + 1 + f.at,
@@ -597,10 +931,13 @@ impl<'a> Update<'a> {
             )
             .disabling((afi, safi))
         })?;
+        self.reach = Some(encoding);
         Ok(())
     }
 
-    fn check_mp_unreach(&self, v: &[u8], vstart: usize) -> Result<(), DecodeError> {
+    /// Checks MP_UNREACH_NLRI (value at `vstart` in the body) and records
+    /// how its withdrawn routes are encoded.
+    fn check_mp_unreach(&mut self, v: &[u8], vstart: usize) -> Result<(), DecodeError> {
         let off = HEADER_LEN + vstart;
         let [a0, a1, safi, ..] = *v else {
             return Err(update_error(
@@ -610,10 +947,12 @@ impl<'a> Update<'a> {
             ));
         };
         let (afi, safi) = (Afi::from(u16::from_be_bytes([a0, a1])), Safi::from(safi));
+        self.unreach = None;
         let Some(ipv6) = known_family(afi, safi) else {
             return Ok(());
         };
-        check_nlri(&v[3..], ipv6, self.ctx.add_path_for(afi, safi)).map_err(|f| {
+        let encoding = Encoding::new(ipv6, self.ctx.add_path_for(afi, safi));
+        check_nlri_encoded(v.get(3..).unwrap_or_default(), encoding).map_err(|f| {
             update_error(
                 UpdateSubcode::OptionalAttributeError,
                 off + 3 + f.at,
@@ -621,79 +960,12 @@ impl<'a> Update<'a> {
             )
             .disabling((afi, safi))
         })?;
+        self.unreach = Some(encoding);
         Ok(())
     }
+}
 
-    /// True when the UPDATE announces reachable NLRI, in the NLRI field or
-    /// in MP_REACH_NLRI.
-    fn announces(&self) -> bool {
-        self.nlri.len > 0 || self.mp_reach().is_some_and(|m| !m.nlri_bytes.is_empty())
-    }
-
-    /// RFC 7606 §3 d: a missing well-known mandatory attribute makes the
-    /// UPDATE treat-as-withdraw. Only UPDATEs that announce something need
-    /// them; NEXT_HOP only for the NLRI field (RFC 4760 §3, which makes it
-    /// discretionary for MP_REACH_NLRI-only UPDATEs).
-    fn check_mandatory(&mut self) {
-        // The common case needs no further look: ORIGIN (1) and AS_PATH
-        // (2) present, and NEXT_HOP (3) too unless the NLRI field is empty.
-        const ORIGIN_AS_PATH: u64 = 1 << 1 | 1 << 2;
-        const NEXT_HOP: u64 = 1 << 3;
-        let classic = self.nlri.len > 0;
-        if self.present & ORIGIN_AS_PATH == ORIGIN_AS_PATH
-            && (!classic || self.present & NEXT_HOP != 0)
-        {
-            return;
-        }
-        if !self.announces() {
-            return;
-        }
-        for t in [
-            AttributeType::Origin,
-            AttributeType::AsPath,
-            AttributeType::NextHop,
-        ] {
-            if t == AttributeType::NextHop && !classic {
-                continue;
-            }
-            // A present but malformed attribute already has its finding.
-            if self.has(t) || self.errors.iter().any(|e| e.attribute == t) {
-                continue;
-            }
-            self.errors.push(AttributeError {
-                attribute: t,
-                action: Action::TreatAsWithdraw,
-                code: ErrorCode::UpdateMessage(UpdateSubcode::MissingWellKnownAttribute),
-                // RFC 4271 §6.3: the data is the missing type code.
-                data: vec![u8::from(t)],
-                // The Total Path Attribute Length field: the attribute is
-                // missing from the field it introduces.
-                offset: HEADER_LEN + self.attributes.start as usize - 2,
-                reason: "well-known mandatory attribute missing",
-            });
-        }
-    }
-
-    /// RFC 7606 §5.2: an UPDATE that carries path attributes other than
-    /// MP_UNREACH_NLRI but announces nothing cannot be treated as withdrawn
-    /// (there is nothing to withdraw, and no proof that its NLRI were found
-    /// where the sender put them), so any finding stronger than attribute
-    /// discard resets the session. Every such finding is about an attribute
-    /// other than MP_UNREACH_NLRI, whose own errors are already fatal.
-    fn check_unreachable(&self) -> Result<(), DecodeError> {
-        if self.errors.is_empty() || self.announces() {
-            return Ok(());
-        }
-        match self
-            .errors
-            .iter()
-            .find(|e| e.action >= Action::TreatAsWithdraw)
-        {
-            Some(e) => Err(DecodeError::new(e.code, e.offset, e.reason).with_data(e.data.clone())),
-            None => Ok(()),
-        }
-    }
-
+impl<'a> Update<'a> {
     // ---- Findings -------------------------------------------------------
 
     /// Non-fatal findings (RFC 7606), in the order found.
@@ -725,36 +997,52 @@ impl<'a> Update<'a> {
 
     // ---- Prefixes -------------------------------------------------------
 
+    /// How the IPv4 fields (Withdrawn Routes, NLRI) are encoded.
+    fn ipv4_encoding(&self) -> Encoding {
+        Encoding::new(false, self.ctx.add_path_for(Afi::Ipv4, Safi::Unicast))
+    }
+
     /// The IPv4 Withdrawn Routes field.
     pub fn withdrawn_routes(&self) -> NlriIter<'a> {
-        let ap = self.ctx.add_path_for(Afi::Ipv4, Safi::Unicast);
-        NlriIter::new(self.slice(self.withdrawn), false, ap)
+        NlriIter::with_encoding(self.slice(self.withdrawn), self.ipv4_encoding())
     }
 
     /// The IPv4 NLRI field.
     pub fn nlri(&self) -> NlriIter<'a> {
-        let ap = self.ctx.add_path_for(Afi::Ipv4, Safi::Unicast);
-        NlriIter::new(self.slice(self.nlri), false, ap)
+        NlriIter::with_encoding(self.slice(self.nlri), self.ipv4_encoding())
+    }
+
+    /// The withdrawn routes of MP_UNREACH_NLRI, if of a unicast family.
+    fn mp_unreach_nlri(&self) -> NlriIter<'a> {
+        match (self.unreach, self.value(AttributeType::MpUnreachNlri)) {
+            (Some(encoding), Some(v)) => {
+                NlriIter::with_encoding(v.get(3..).unwrap_or_default(), encoding)
+            }
+            _ => NlriIter::empty(),
+        }
+    }
+
+    /// The NLRI of MP_REACH_NLRI, if of a unicast family.
+    fn mp_reach_nlri(&self) -> NlriIter<'a> {
+        match (self.reach, self.value(AttributeType::MpReachNlri)) {
+            (Some(encoding), Some(v)) => {
+                let nlri = v.get(usize::from(self.reach_nlri)..);
+                NlriIter::with_encoding(nlri.unwrap_or_default(), encoding)
+            }
+            _ => NlriIter::empty(),
+        }
     }
 
     /// Every withdrawn unicast prefix: the Withdrawn Routes field, then
     /// MP_UNREACH_NLRI.
     pub fn withdrawn(&self) -> NlriIter<'a> {
-        let mp = self
-            .mp_unreach()
-            .map(|m| m.nlri())
-            .unwrap_or_else(NlriIter::empty);
-        self.withdrawn_routes().followed_by(mp)
+        self.withdrawn_routes().followed_by(self.mp_unreach_nlri())
     }
 
     /// Every announced unicast prefix: MP_REACH_NLRI, then the NLRI field.
     /// Check [`Update::is_treat_as_withdraw`] before using them as routes.
     pub fn announced(&self) -> NlriIter<'a> {
-        let mp = self
-            .mp_reach()
-            .map(|m| m.nlri())
-            .unwrap_or_else(NlriIter::empty);
-        mp.followed_by(self.nlri())
+        self.mp_reach_nlri().followed_by(self.nlri())
     }
 
     /// The family this UPDATE marks End-of-RIB for (RFC 4724 §2): an empty
@@ -764,7 +1052,7 @@ impl<'a> Update<'a> {
         if self.withdrawn.len != 0 || self.nlri.len != 0 || !self.errors.is_empty() {
             return None;
         }
-        if self.attributes.len == 0 {
+        if self.attributes_span().len == 0 {
             return Some((Afi::Ipv4, Safi::Unicast));
         }
         let mut attrs = self.attributes();
@@ -781,8 +1069,9 @@ impl<'a> Update<'a> {
 
     /// Every path attribute in wire order, usable or not.
     pub fn attributes(&self) -> impl Iterator<Item = RawAttribute<'a>> + '_ {
-        let attrs = self.slice(self.attributes);
-        let base = self.attributes.start as usize;
+        let attributes = self.attributes_span();
+        let attrs = self.slice(attributes);
+        let base = attributes.start as usize;
         let mut pos = 0usize;
         let mut seen = [0u64; 4];
         std::iter::from_fn(move || {
@@ -822,14 +1111,16 @@ impl<'a> Update<'a> {
 
     /// AS_PATH as received (2- or 4-octet per the session).
     pub fn as_path_view(&self) -> Option<AsPathView<'a>> {
+        // The walk checked it with the session's ASN width.
         let v = self.value(AttributeType::AsPath)?;
-        AsPathView::new(v, self.ctx.four_octet_as).ok()
+        Some(AsPathView::validated(v, self.ctx.four_octet_as))
     }
 
     /// AS4_PATH as received; meaningful only on 2-octet sessions.
     pub fn as4_path_view(&self) -> Option<AsPathView<'a>> {
+        // The walk checked it as 4-octet ASNs.
         let v = self.value(AttributeType::As4Path)?;
-        AsPathView::new(v, true).ok()
+        Some(AsPathView::validated(v, true))
     }
 
     /// The real AS path: AS_PATH, merged with AS4_PATH on a 2-octet session
@@ -985,5 +1276,137 @@ impl<'a> Update<'a> {
             nlri_bytes: &v[3..],
             add_path: self.ctx.add_path_for(afi, safi),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::context::Families;
+
+    #[test]
+    fn rules_agree_with_expected_flags_and_slots() {
+        for t in 0..=255u8 {
+            let rule = RULES[usize::from(t)];
+            let (mask, value) = match expected_flags(AttributeType::from(t)) {
+                Some(flags::OPTIONAL_TRANSITIVE) => (0xc0, flags::OPTIONAL_TRANSITIVE),
+                Some(e) => (0xe0, e),
+                None => (flags::OPTIONAL, flags::OPTIONAL),
+            };
+            assert_eq!(
+                (rule.flags_mask, rule.flags_value),
+                (mask, value),
+                "type {t}"
+            );
+            let slot = SLOT.get(usize::from(t)).map_or(0, |&s| s);
+            assert_eq!(rule.slot, slot.wrapping_sub(1), "type {t}");
+        }
+    }
+
+    /// Values to try every attribute type with: every short value over a
+    /// few telling octets, well-formed AS paths and MP attributes of both
+    /// families, and pseudo-random bytes.
+    fn sample_values() -> Vec<Vec<u8>> {
+        let alphabet = [0u8, 1, 2, 3, 4, 0xff];
+        let mut values = vec![vec![]];
+        for &a in &alphabet {
+            values.push(vec![a]);
+            for &b in &alphabet {
+                values.push(vec![a, b]);
+            }
+        }
+        for n in 3..=40 {
+            values.push(vec![0; n]);
+            values.push(vec![0xff; n]);
+        }
+        let mut reach_v4 = vec![0, 1, 1, 4, 192, 0, 2, 1, 0, 24, 198, 51, 100];
+        let reach_v6 = [
+            &[0, 2, 1, 16][..],
+            &[0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1],
+            &[0, 32, 0x20, 1, 0xd, 0xb8],
+        ]
+        .concat();
+        values.push(reach_v4.clone());
+        values.push(reach_v6.clone());
+        values.push(vec![0, 2, 1, 16, 0]); // next hop overruns
+        values.push(vec![0, 1, 1, 4, 192, 0, 2, 1, 0, 33, 1, 2, 3, 4, 5]); // /33
+        values.push(vec![0, 1, 128, 4, 192, 0, 2, 1, 0, 7, 7]); // other family
+        values.push(vec![0, 2, 1, 32, 8, 0x30]);
+        values.push(vec![0, 1, 1, 8, 0x30]);
+        reach_v4.truncate(11);
+        values.push(reach_v4);
+        // AS paths: 4-octet sequence, 2-octet set then sequence, confed.
+        values.push(vec![2, 2, 0, 0, 0xfd, 0xe9, 0, 0, 0xfd, 0xea]);
+        values.push(vec![1, 2, 0xfd, 0xe9, 0xfd, 0xea, 2, 1, 0, 1]);
+        values.push(vec![3, 1, 0, 0, 0, 1]);
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        for n in 0..200 {
+            let len = n % 41;
+            let v = (0..len)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    // Mostly small octets, so that lengths and counts fit.
+                    if x % 3 == 0 { x as u8 } else { (x % 5) as u8 }
+                })
+                .collect();
+            values.push(v);
+        }
+        values
+    }
+
+    /// The walk's fast check is only a shortcut: whenever it passes an
+    /// attribute, the full check passes it too (recording the same MP
+    /// family), and its fatal errors are the full check's. Every
+    /// attribute it does not pass gets the full check.
+    #[test]
+    fn the_fast_check_passes_only_what_the_full_check_passes() {
+        let values = sample_values();
+        let contexts = [
+            Context::MODERN,
+            Context::INITIAL,
+            Context {
+                add_path: Families::ALL,
+                ..Context::MODERN
+            },
+        ];
+        let mut passed = 0;
+        for ctx in &contexts {
+            for t in 0..=255u8 {
+                let known = expected_flags(AttributeType::from(t)).is_some();
+                for high in 0..8u8 {
+                    let flags = high << 5;
+                    let values = if known { &values[..] } else { &values[..43] };
+                    for v in values {
+                        let rule = RULES[usize::from(t)];
+                        let mut fast = Walk::new(ctx);
+                        let quick = fast.passes(rule, flags, v, 100);
+                        let mut full = Walk::new(ctx);
+                        let checked =
+                            full.check_attribute(AttributeType::from(t), flags, v, 97, 100);
+                        let what = format!("type {t} flags {flags:#x} value {v:?} {ctx:?}");
+                        match quick {
+                            Ok(true) => {
+                                passed += 1;
+                                assert_eq!(checked, Ok(Check::Ok), "{what}");
+                                assert_eq!(
+                                    (fast.reach_nlri, fast.reach, fast.unreach),
+                                    (full.reach_nlri, full.reach, full.unreach),
+                                    "{what}"
+                                );
+                            }
+                            Ok(false) => assert!(
+                                checked != Ok(Check::Ok) || rule.length == LengthRule::Slow,
+                                "{what}: the full check passes it"
+                            ),
+                            Err(e) => assert_eq!(checked, Err(e), "{what}"),
+                        }
+                    }
+                }
+            }
+        }
+        // Not vacuous: plenty of attributes take the fast path.
+        assert!(passed > 10_000, "{passed}");
     }
 }
