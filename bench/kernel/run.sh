@@ -20,6 +20,8 @@ N=${N:-1000000}
 RUNS=${RUNS:-1}
 LAT=${LAT:-1000}
 MAXWAIT=${MAXWAIT:-300}          # seconds, per measured phase
+IMPLS=${IMPLS:-"floor nvabgp bird"}
+SKIP_BUILD=${SKIP_BUILD:-0}
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 TARGET=${TARGET:-$ROOT/target/kernel-bench}
@@ -148,19 +150,21 @@ EOF
   cleanup
 }
 
-build
+[ "$SKIP_BUILD" = 1 ] || build
 {
-  echo "# kernel install benchmark $(date -Is), N=$N RUNS=$RUNS, $(uname -r), $(nproc) CPUs, $(bird --version 2>&1 | head -1)"
+  echo "# kernel install benchmark $(date -Is), N=$N RUNS=$RUNS, $(uname -r), $(nproc) CPUs, $(bird --version 2>&1 | head -1), load $(cut -d' ' -f1-3 /proc/loadavg)"
   for r in $(seq "$RUNS"); do
-    log "run $r/$RUNS: floor"
-    run_floor
-    log "run $r/$RUNS: nvabgp"
-    run_nvabgp
-    log "run $r/$RUNS: bird"
-    run_bird
+    # The three in turn within each run, so a change in the machine's load
+    # (other jobs share these 2 cores) hits all of them alike.
+    for impl in $IMPLS; do
+      log "run $r/$RUNS: $impl"
+      "run_$impl"
+    done
   done
-  log "latency: $LAT single routes"
-  run_latency
+  if [ "$LAT" -gt 0 ]; then
+    log "latency: $LAT single routes"
+    run_latency
+  fi
 } | tee "$RESULT"
 
 python3 - "$RESULT" <<'EOF'

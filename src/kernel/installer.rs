@@ -22,7 +22,7 @@ use tracing::{debug, error, info, warn};
 use super::netlink::{InterfaceAddress, Outcome, Request, RouteKey, RouteSocket, Write};
 use super::policy::{Policy, RefusalReason, first_host, pinned_prefixes};
 use super::prefix_map::PrefixMap;
-use super::queue::Desired;
+use super::queue::{Desired, Pending};
 use super::{KernelContext, KernelError, KernelStats, MonitorEvent, Shared};
 use crate::config::{KernelConfig, LearnedInstall};
 
@@ -70,7 +70,7 @@ struct Target {
     gateways: Vec<IpAddr>,
     /// What it was computed from, to recompute when the context changes.
     peer: Option<IpAddr>,
-    next_hops: Vec<IpAddr>,
+    next_hops: Arc<[IpAddr]>,
 }
 
 impl Target {
@@ -90,7 +90,7 @@ impl Target {
     fn desired(&self) -> Desired {
         Desired {
             peer: self.peer,
-            next_hops: self.next_hops.clone(),
+            next_hops: Arc::clone(&self.next_hops),
         }
     }
 }
@@ -151,7 +151,7 @@ pub(crate) struct Installer {
 struct LastDecision {
     peer: Option<IpAddr>,
     v4: bool,
-    next_hops: Vec<IpAddr>,
+    next_hops: Arc<[IpAddr]>,
     result: Result<Arc<Target>, RefusalReason>,
 }
 
@@ -249,7 +249,7 @@ impl Installer {
                 metric: me.cfg.metric,
                 gateways: vec![IpAddr::V4(vr)],
                 peer: None,
-                next_hops: Vec::new(),
+                next_hops: Arc::from(Vec::new()),
             }));
         }
         for prefix in pinned {
@@ -430,7 +430,7 @@ impl Installer {
         let mut round = Vec::with_capacity(ROUND);
         loop {
             let mut timed_out = false;
-            let (events, overrun, originated, shutdown, flushed) = {
+            let (mut batch, events, overrun, originated, shutdown, flushed) = {
                 let mut inner = self.shared.lock();
                 while inner.pending.is_empty()
                     && inner.events.is_empty()
@@ -439,33 +439,36 @@ impl Installer {
                     && inner.shutdown.is_none()
                     && inner.flush.is_empty()
                 {
+                    inner.sleeping = true;
                     let (guard, wait) = self
                         .shared
                         .wake
                         .wait_timeout(inner, PIN_CHECK)
                         .unwrap_or_else(PoisonError::into_inner);
                     inner = guard;
+                    inner.sleeping = false;
                     if wait.timed_out() {
                         timed_out = true;
                         break;
                     }
                 }
-                if inner.shutdown.is_none() {
-                    inner.pending.take(ROUND, &mut round);
-                }
-                // Everything set before a flush call is in this round or an
-                // earlier one once the queue is empty here.
-                let flushed = if inner.pending.is_empty() || inner.shutdown.is_some() {
-                    std::mem::take(&mut inner.flush)
+                // Everything waiting is taken in O(1), so set() never waits
+                // behind the installer; changes made meanwhile coalesce in
+                // the fresh queue.
+                let batch = if inner.shutdown.is_none() {
+                    inner.pending.detach()
                 } else {
-                    Vec::new()
+                    Pending::default()
                 };
                 (
+                    batch,
                     std::mem::take(&mut inner.events),
                     std::mem::replace(&mut inner.overrun, false),
                     inner.originated.take(),
                     inner.shutdown,
-                    flushed,
+                    // Everything set before these flush calls is in `batch`
+                    // or was written before.
+                    std::mem::take(&mut inner.flush),
                 )
             };
             if let Some(remove_pinned) = shutdown {
@@ -476,9 +479,7 @@ impl Installer {
                 return;
             }
             if overrun {
-                self.stats.monitor_overruns += 1;
-                warn!("route monitor lost notifications; re-checking pinned routes");
-                self.write_pinned(PinWrite::Check, None);
+                self.on_overrun();
             }
             if !events.is_empty() {
                 self.on_events(events);
@@ -487,10 +488,19 @@ impl Installer {
                 self.policy.originated = originated.into_iter().collect();
                 self.reevaluate();
             }
-            if !round.is_empty() {
-                let work = std::mem::take(&mut round);
-                self.process(work);
+            loop {
+                batch.take(ROUND, &mut round);
+                if round.is_empty() {
+                    break;
+                }
+                self.process(std::mem::take(&mut round));
+                self.stats.pending = batch.len();
+                self.publish();
+                if !batch.is_empty() && self.between_rounds() {
+                    break;
+                }
             }
+            self.stats.pending = 0;
             if timed_out {
                 self.write_pinned(PinWrite::Check, None);
             }
@@ -499,6 +509,36 @@ impl Installer {
                 let _ = waiter.send(());
             }
         }
+    }
+
+    /// Between the rounds of a large batch (a full table takes seconds):
+    /// handles what cannot wait, such as a deleted pinned route. True when
+    /// asked to stop.
+    fn between_rounds(&mut self) -> bool {
+        let (events, overrun, stop) = {
+            let mut inner = self.shared.lock();
+            if inner.events.is_empty() && !inner.overrun {
+                return inner.shutdown.is_some();
+            }
+            (
+                std::mem::take(&mut inner.events),
+                std::mem::replace(&mut inner.overrun, false),
+                inner.shutdown.is_some(),
+            )
+        };
+        if overrun {
+            self.on_overrun();
+        }
+        if !events.is_empty() {
+            self.on_events(events);
+        }
+        stop
+    }
+
+    fn on_overrun(&mut self) {
+        self.stats.monitor_overruns += 1;
+        warn!("route monitor lost notifications; re-checking pinned routes");
+        self.write_pinned(PinWrite::Check, None);
     }
 
     fn settings(&self, peer: Option<IpAddr>) -> &LearnedInstall {
@@ -537,13 +577,13 @@ impl Installer {
                             metric,
                             gateways,
                             peer: desired.peer,
-                            next_hops: desired.next_hops.clone(),
+                            next_hops: Arc::clone(&desired.next_hops),
                         })
                     });
                 self.last = Some(LastDecision {
                     peer: desired.peer,
                     v4,
-                    next_hops: desired.next_hops.clone(),
+                    next_hops: Arc::clone(&desired.next_hops),
                     result: result.clone(),
                 });
                 result
@@ -898,6 +938,7 @@ impl Installer {
     }
 
     fn publish(&mut self) {
+        self.installed.shrink_if_sparse();
         self.stats.installed = self.installed.len();
         self.stats.pinned = self.pinned.values().filter(|p| p.installed).count();
         self.stats.pinned_wanted = self.pinned.len();

@@ -121,7 +121,7 @@ pub struct KernelStats {
     pub pinned: usize,
     /// Pinned routes wanted.
     pub pinned_wanted: usize,
-    /// Prefixes waiting for the installer.
+    /// Prefixes not written yet (waiting, or taken and in progress).
     pub pending: usize,
     /// Calls to [`KernelHandle::set`].
     pub set_calls: u64,
@@ -189,6 +189,8 @@ pub(crate) struct Inner {
     pub shutdown: Option<bool>,
     /// Waiting [`KernelHandle::flush`] calls.
     pub flush: Vec<oneshot::Sender<()>>,
+    /// The installer waits on the condition variable.
+    pub sleeping: bool,
     pub stats: KernelStats,
 }
 
@@ -299,7 +301,10 @@ impl KernelHandle {
             if inner.shutdown.is_some() {
                 return;
             }
-            inner.pending.set(prefix, Desired { peer, next_hops })
+            // Only a sleeping installer needs the (system call) wake-up; a
+            // busy one takes the change with its next round.
+            let next_hops = inner.pending.share(&next_hops);
+            inner.pending.set(prefix, Desired { peer, next_hops }) && inner.sleeping
         };
         if wake {
             self.shared.wake.notify_one();
@@ -327,7 +332,8 @@ impl KernelHandle {
     pub fn stats(&self) -> KernelStats {
         let inner = self.shared.lock();
         let mut stats = inner.stats.clone();
-        stats.pending = inner.pending.len();
+        // The installer publishes what it still holds of the batch it took.
+        stats.pending += inner.pending.len();
         stats.set_calls = inner.pending.set_calls;
         stats.coalesced = inner.pending.coalesced;
         stats

@@ -139,6 +139,18 @@ impl<V> PrefixMap<V> {
         }
     }
 
+    /// Shrinks a table that emptied out (a withdrawn full table), so its
+    /// memory is not held for good; amortized, since it only happens once
+    /// the entries fall below a quarter of the capacity.
+    pub fn shrink_if_sparse(&mut self) {
+        if self.v4.capacity() > 4096 && self.v4.len() * 4 < self.v4.capacity() {
+            self.v4.shrink_to(self.v4.len() * 2);
+        }
+        if self.v6.capacity() > 4096 && self.v6.len() * 4 < self.v6.capacity() {
+            self.v6.shrink_to(self.v6.len() * 2);
+        }
+    }
+
     /// Removes everything.
     pub fn clear(&mut self) {
         self.v4.clear();

@@ -9,6 +9,7 @@
 
 use std::collections::VecDeque;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use bgp_proto::Prefix;
 
@@ -20,8 +21,9 @@ pub struct Desired {
     /// The peer of the best path (selects per-peer settings); `None` for
     /// the global settings.
     pub peer: Option<IpAddr>,
-    /// BGP next hops of the multipath set; empty: no route.
-    pub next_hops: Vec<IpAddr>,
+    /// BGP next hops of the multipath set; empty: no route. Shared: a
+    /// full table from one peer has one set, kept once.
+    pub next_hops: Arc<[IpAddr]>,
 }
 
 /// Latest wanted state per dirty prefix, and the order they became dirty.
@@ -35,9 +37,23 @@ pub struct Pending {
     pub set_calls: u64,
     /// Calls that replaced a state not yet taken by the installer.
     pub coalesced: u64,
+    /// The next-hop set of the last call, reused while calls repeat it.
+    last_next_hops: Option<Arc<[IpAddr]>>,
 }
 
 impl Pending {
+    /// The shared form of `next_hops` (the previous call's when equal).
+    pub fn share(&mut self, next_hops: &[IpAddr]) -> Arc<[IpAddr]> {
+        match &self.last_next_hops {
+            Some(last) if **last == *next_hops => Arc::clone(last),
+            _ => {
+                let shared: Arc<[IpAddr]> = Arc::from(next_hops);
+                self.last_next_hops = Some(Arc::clone(&shared));
+                shared
+            }
+        }
+    }
+
     /// Records the wanted state of `prefix`. Returns true when the queue
     /// was empty before, i.e. the installer may be asleep and needs a wake.
     pub fn set(&mut self, prefix: Prefix, desired: Desired) -> bool {
@@ -80,6 +96,18 @@ impl Pending {
         }
     }
 
+    /// Takes everything waiting, leaving an empty queue (the counters
+    /// stay). The taken queue's memory goes when it is dropped, so a full
+    /// table's burst does not keep a million-entry map allocated.
+    pub fn detach(&mut self) -> Pending {
+        Pending {
+            latest: std::mem::take(&mut self.latest),
+            fifo4: std::mem::take(&mut self.fifo4),
+            fifo6: std::mem::take(&mut self.fifo6),
+            ..Pending::default()
+        }
+    }
+
     /// Prefixes waiting.
     pub fn len(&self) -> usize {
         self.fifo4.len() + self.fifo6.len()
@@ -105,7 +133,7 @@ mod tests {
     fn d(next_hop: &str) -> Desired {
         Desired {
             peer: None,
-            next_hops: vec![next_hop.parse().unwrap()],
+            next_hops: Arc::from(vec![next_hop.parse().unwrap()]),
         }
     }
 
@@ -127,6 +155,13 @@ mod tests {
         assert!(q.is_empty());
         // Empty again: the next set must wake the installer.
         assert!(q.set(a, d("10.1.2.5")));
+        let mut taken = q.detach();
+        assert!(q.is_empty() && taken.len() == 1);
+        assert!(q.set(a, d("10.1.2.6")));
+        out.clear();
+        taken.take(10, &mut out);
+        assert_eq!(out, vec![(a, d("10.1.2.5"))]);
+        assert_eq!(q.set_calls, 5);
     }
 
     #[test]
