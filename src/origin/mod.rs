@@ -63,10 +63,11 @@
 //!   `Config::health_routes` (anycast and next-hop-ip) go to [`spawn`].
 //!   [`spawn`] also takes `static` routes, so a daemon may route
 //!   everything through it instead.
-//! * The origin task owns the prefixes it was given: an `announce`,
-//!   `withdraw` or `set-next-hop` from the control API on one of them is
-//!   overwritten by its next event. A daemon-wide `drain` composes (it
-//!   applies at export, after origination).
+//! * The origin task owns the prefixes it was given: the daemon refuses
+//!   `announce`, `withdraw` and `set-next-hop` on them (they would be
+//!   overwritten by the next event); the operator's levers are the
+//!   configuration and each check's maintenance file. A daemon-wide
+//!   `drain` composes (it applies at export, after origination).
 //! * The channel is bounded; while the daemon is busy, the engine waits on
 //!   `send` (checks keep probing, their results queue).
 //! * Dropping the [`OriginHandle`] stops the engine and every check.
