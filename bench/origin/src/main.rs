@@ -46,6 +46,9 @@ const FALL: u32 = 2;
 
 type Fallible<T> = Result<T, Box<dyn std::error::Error>>;
 
+/// The changes made in one run, and the UPDATEs each session saw.
+type RunResult = (Vec<Change>, BTreeMap<Ipv4Addr, Vec<Update>>);
+
 fn now() -> f64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -249,11 +252,7 @@ thread_local! {
     static CALL_START: std::cell::Cell<f64> = const { std::cell::Cell::new(0.0) };
 }
 
-fn control_run(
-    name: &str,
-    nvabgp: &Path,
-    changes: usize,
-) -> Fallible<(Vec<Change>, BTreeMap<Ipv4Addr, Vec<Update>>)> {
+fn control_run(name: &str, nvabgp: &Path, changes: usize) -> Fallible<RunResult> {
     let lab = Lab::up(&format!("origin-bench-{name}"))?;
     let route = format!(
         "[[route]]\nprefix = \"{PREFIX}\"\nnext_hop = \"{}\"\n",
@@ -316,10 +315,7 @@ fn control_run(
 
 // ---- 2. Health failure → UPDATE ---------------------------------------------------
 
-fn health_run(
-    nvabgp: &Path,
-    changes: usize,
-) -> Fallible<(Vec<Change>, BTreeMap<Ipv4Addr, Vec<Update>>)> {
+fn health_run(nvabgp: &Path, changes: usize) -> Fallible<RunResult> {
     let lab = Lab::up("origin-bench-health")?;
     for a in NH {
         let out =
