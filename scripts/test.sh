@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(bird2 frr gobgpd exabgp iproute2 iputils-ping tcpdump procps)
+packages=(bird2 frr gobgpd exabgp iproute2 iputils-ping tcpdump procps openssl python3)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
