@@ -304,6 +304,30 @@ fn pinned_and_learned_routes_traps_restore_and_shutdown() {
         "metric",
         "20",
     ]);
+    // A stale nexthop object of ours with a route using it.
+    lab.ip(&[
+        "nexthop",
+        "add",
+        "id",
+        "77",
+        "via",
+        "10.1.2.1",
+        "dev",
+        "nva0",
+        "proto",
+        &PROTO.to_string(),
+    ]);
+    lab.ip(&[
+        "route",
+        "add",
+        "198.18.1.0/24",
+        "nhid",
+        "77",
+        "proto",
+        &PROTO.to_string(),
+        "metric",
+        "20",
+    ]);
     // Foreign routes: one at our metric (a key we must not take), one at
     // metric 0 for a prefix we will install too.
     lab.ip(&[
@@ -339,6 +363,11 @@ fn pinned_and_learned_routes_traps_restore_and_shutdown() {
         assert_eq!(stats.virtual_router, Some("10.1.2.1".parse().unwrap()));
         assert_eq!(stats.purged, 1, "the stale learned route is purged");
         assert!(lab.find("main", "198.18.0.0/24").is_empty());
+        assert!(lab.find("main", "198.18.1.0/24").is_empty());
+        assert!(
+            lab.try_ip(&["nexthop", "get", "id", "77"]).is_err(),
+            "stale nexthop object purged"
+        );
         // Pinned: the Route Server subnet and the default, via the
         // virtual router, our protocol.
         for dst in ["10.1.1.0/27", "default"] {
@@ -415,17 +444,26 @@ fn pinned_and_learned_routes_traps_restore_and_shutdown() {
         // Replace in place: 1000 next-hop flips, each written, and the
         // route never deleted (watched with `ip monitor`).
         let monitor = Monitor::start(&lab.ns);
-        // Make sure the monitor is subscribed before the flips.
-        lab.ip(&[
-            "route",
-            "add",
-            "198.19.0.1/32",
-            "via",
-            "10.1.2.1",
-            "proto",
-            "static",
-        ]);
-        wait_for("ip monitor to start", || monitor.saw("198.19.0.1")).await;
+        // Make sure the monitor is subscribed before the flips: a marker
+        // route, added again until the monitor shows it (bounded).
+        let mut subscribed = false;
+        for _ in 0..100 {
+            lab.ip(&[
+                "route",
+                "replace",
+                "198.19.0.1/32",
+                "via",
+                "10.1.2.1",
+                "proto",
+                "static",
+            ]);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            if monitor.saw("198.19.0.1") {
+                subscribed = true;
+                break;
+            }
+        }
+        assert!(subscribed, "ip monitor never showed the marker route");
         for i in 0..1000 {
             let next_hop = if i % 2 == 0 { "10.1.2.9" } else { "10.1.2.7" };
             k.set(p("192.0.3.0/24"), vec![a(next_hop)]);
@@ -722,6 +760,7 @@ fn the_monitor_never_receives_our_own_changes() {
                 metric: 20,
             },
             gateways: &gateway,
+            nexthop: None,
         };
         let mut outcomes = Vec::new();
         ours.execute(
@@ -745,12 +784,94 @@ fn the_monitor_never_receives_our_own_changes() {
             match monitor.recv(&mut &mut buffer[..], 0) {
                 Ok(n) => {
                     let route = netlink::parse_route(&buffer[16..n]).unwrap();
-                    seen.push(route.key.prefix.to_string());
+                    // IPv4 only: the kernel adds IPv6 link routes on its
+                    // own as the link comes up.
+                    if route.key.prefix.is_ipv4() {
+                        seen.push(route.key.prefix.to_string());
+                    }
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
                 Err(e) => panic!("monitor: {e}"),
             }
         }
         assert_eq!(seen, vec!["198.51.100.0/24"]);
+    });
+}
+
+#[test]
+fn a_mass_withdrawal_deletes_one_nexthop_object_and_keeps_the_rest() {
+    if !can_run() {
+        return;
+    }
+    let lab = Arc::new(Lab::new());
+    let l = Arc::clone(&lab);
+    in_netns(&lab.ns.clone(), move || async move {
+        let lab = l;
+        let k = kernel::start(&KernelConfig::default(), context())
+            .await
+            .unwrap();
+        let prefix = |i: u32| Prefix::V4((100 << 24) + (i << 8), 24);
+        let rs = a("10.1.1.4");
+        k.set_many((0..3000).map(|i| (prefix(i), None, vec![rs])));
+        k.flush().await;
+        assert_eq!(k.stats().installed, 3000);
+        // Two thirds withdrawn in one go (a peer went down).
+        k.set_many((0..2000).map(|i| (prefix(i), None, vec![])));
+        k.flush().await;
+        let stats = k.stats();
+        assert_eq!(stats.bulk_withdrawals, 1, "{stats:?}");
+        assert_eq!(stats.installed, 1000);
+        assert_eq!(stats.errors, 0);
+        let ours: BTreeMap<String, Vec<String>> = lab
+            .routes()
+            .into_iter()
+            .filter(|r| r.ours() && r.dst.starts_with("100."))
+            .map(|r| (r.dst, r.gateways))
+            .collect();
+        let want: BTreeMap<String, Vec<String>> = (2000..3000)
+            .map(|i| (prefix(i).to_string(), vec!["10.1.2.1".to_string()]))
+            .collect();
+        assert_eq!(ours.len(), want.len());
+        assert!(
+            ours == want,
+            "the survivors are exactly the routes not withdrawn"
+        );
+
+        // Someone deletes our nexthop object (and with it, silently, the
+        // routes using it): they come back.
+        let nexthops: serde_json::Value =
+            serde_json::from_str(&lab.ip(&["-j", "nexthop", "show"])).unwrap();
+        let id = nexthops
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|n| n["gateway"] == "10.1.2.1")
+            .and_then(|n| n["id"].as_u64())
+            .unwrap();
+        lab.ip(&["nexthop", "del", "id", &id.to_string()]);
+        wait_for(
+            "the routes of the deleted nexthop object to come back",
+            || {
+                lab.routes()
+                    .iter()
+                    .filter(|r| r.ours() && r.dst.starts_with("100."))
+                    .count()
+                    == 1000
+            },
+        )
+        .await;
+        k.shutdown(false).await;
+        assert!(
+            lab.routes()
+                .iter()
+                .all(|r| !(r.ours() && r.dst.starts_with("100.")))
+        );
+        let left: serde_json::Value =
+            serde_json::from_str(&lab.ip(&["-j", "nexthop", "show"])).unwrap();
+        assert_eq!(
+            left.as_array().map_or(0, Vec::len),
+            0,
+            "our nexthop objects are gone: {left}"
+        );
     });
 }

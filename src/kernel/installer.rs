@@ -38,6 +38,12 @@ const PIN_CHECK: Duration = Duration::from_secs(30);
 const LOG_ONCE_MAX: usize = 100_000;
 /// Kernel errors logged one by one before only every 10,000th is.
 const ERRORS_LOGGED: u64 = 100;
+/// Where our nexthop object ids start (ids are shared by every program in
+/// the namespace; a taken one is skipped).
+const NEXTHOP_ID_BASE: u32 = 0x4e56_0000;
+/// Withdrawals of one nexthop's routes in a batch from which they are
+/// removed by deleting the nexthop object rather than one by one.
+const BULK_MIN: usize = 256;
 
 /// Every table we write to.
 pub(crate) fn tables(cfg: &KernelConfig) -> Vec<u32> {
@@ -68,6 +74,8 @@ struct Target {
     table: u32,
     metric: u32,
     gateways: Vec<IpAddr>,
+    /// The kernel nexthop object standing for the (single) gateway.
+    nexthop: Option<u32>,
     /// What it was computed from, to recompute when the context changes.
     peer: Option<IpAddr>,
     next_hops: Arc<[IpAddr]>,
@@ -84,7 +92,10 @@ impl Target {
 
     /// Same route in the kernel (what it was computed from aside).
     fn same_route(&self, other: &Self) -> bool {
-        self.table == other.table && self.metric == other.metric && self.gateways == other.gateways
+        self.table == other.table
+            && self.metric == other.metric
+            && self.gateways == other.gateways
+            && self.nexthop == other.nexthop
     }
 
     fn desired(&self) -> Desired {
@@ -141,11 +152,27 @@ pub(crate) struct Installer {
     foreign: HashSet<RouteKey>,
     pinned: BTreeMap<Prefix, Pinned>,
     pinned_target: Option<Arc<Target>>,
+    /// Our kernel nexthop objects, by gateway.
+    nexthops: HashMap<IpAddr, NexthopObject>,
+    /// Gateway of each of our nexthop object ids.
+    nexthop_ids: HashMap<u32, IpAddr>,
+    /// The next id to try for a new nexthop object.
+    next_nexthop_id: u32,
+    /// False once the kernel refused nexthop objects (before Linux 5.3):
+    /// routes then name their gateways.
+    nexthops_usable: bool,
     /// The last next-hop decision: a full table from one peer shares one
     /// (peer, next hops), so the gateways are computed once, not per route.
     last: Option<LastDecision>,
     stats: KernelStats,
     outcomes: Vec<Outcome>,
+}
+
+/// A kernel nexthop object of ours and how many installed routes use it.
+#[derive(Debug, Clone, Copy)]
+struct NexthopObject {
+    id: u32,
+    routes: usize,
 }
 
 struct LastDecision {
@@ -208,6 +235,10 @@ impl Installer {
             pinned: BTreeMap::new(),
             pinned_target: None,
             last: None,
+            nexthops: HashMap::new(),
+            nexthop_ids: HashMap::new(),
+            next_nexthop_id: NEXTHOP_ID_BASE,
+            nexthops_usable: true,
             stats: KernelStats::default(),
             outcomes: Vec::new(),
         };
@@ -248,6 +279,9 @@ impl Installer {
                 table: me.cfg.table,
                 metric: me.cfg.metric,
                 gateways: vec![IpAddr::V4(vr)],
+                // Pinned routes name their gateway: deleting one of our
+                // nexthop objects can never take them along.
+                nexthop: None,
                 peer: None,
                 next_hops: Arc::from(Vec::new()),
             }));
@@ -353,6 +387,20 @@ impl Installer {
     /// Removes routes of our protocol left by an earlier run, except the
     /// pinned ones, which are kept and replaced in place.
     fn purge(&mut self) -> Result<(), KernelError> {
+        // Stale nexthop objects first: deleting one removes its routes.
+        let nexthops = self
+            .socket
+            .dump_nexthops(self.cfg.protocol)
+            .map_err(|source| KernelError::Dump {
+                what: "nexthops",
+                source,
+            })?;
+        for id in nexthops {
+            if let Err(errno) = self.socket.nexthop_delete(id) {
+                let error = std::io::Error::from_raw_os_error(errno);
+                warn!(id, %error, "cannot delete a stale nexthop object of ours");
+            }
+        }
         let mut stale = Vec::new();
         for table in tables(&self.cfg) {
             let routes = self
@@ -384,6 +432,7 @@ impl Installer {
                 write: Write::Delete,
                 key: *key,
                 gateways: &[],
+                nexthop: None,
             })
             .collect();
         let mut outcomes = std::mem::take(&mut self.outcomes);
@@ -488,6 +537,7 @@ impl Installer {
                 self.policy.originated = originated.into_iter().collect();
                 self.reevaluate();
             }
+            self.bulk_withdraw(&mut batch);
             loop {
                 batch.take(ROUND, &mut round);
                 if round.is_empty() {
@@ -572,10 +622,15 @@ impl Installer {
                     .policy
                     .gateways(v4, &desired.next_hops)
                     .map(|gateways| {
+                        let nexthop = match gateways.as_slice() {
+                            [one] => self.nexthop_for(*one),
+                            _ => None,
+                        };
                         self.intern(Target {
                             table,
                             metric,
                             gateways,
+                            nexthop,
                             peer: desired.peer,
                             next_hops: Arc::clone(&desired.next_hops),
                         })
@@ -664,7 +719,7 @@ impl Installer {
                         self.refused.remove(&prefix);
                         // Nothing changes in the kernel; remember what it
                         // was computed from.
-                        self.installed.insert(prefix, target);
+                        self.set_installed(prefix, target);
                     }
                     _ if !self.foreign.is_empty() && self.foreign.contains(&key) => {
                         self.refuse(prefix, RefusalReason::ForeignRoute);
@@ -714,6 +769,7 @@ impl Installer {
                 write: op.write,
                 key: op.key,
                 gateways: &op.target.gateways,
+                nexthop: op.target.nexthop,
             })
             .collect();
         let mut outcomes = std::mem::take(&mut self.outcomes);
@@ -754,7 +810,7 @@ impl Installer {
                         p.lost = false;
                     }
                 } else {
-                    self.installed.insert(op.prefix, op.target);
+                    self.set_installed(op.prefix, op.target);
                 }
             }
             (Write::Create, Err(libc::EEXIST)) if exists_is_ours => {
@@ -764,7 +820,7 @@ impl Installer {
                         p.lost = false;
                     }
                 } else {
-                    self.installed.insert(op.prefix, op.target);
+                    self.set_installed(op.prefix, op.target);
                 }
             }
             (Write::Create, Err(libc::EEXIST)) => {
@@ -791,7 +847,7 @@ impl Installer {
                     .get(&op.prefix)
                     .is_some_and(|t| t.key(op.prefix) == op.key)
                 {
-                    self.installed.remove(&op.prefix);
+                    self.unset_installed(&op.prefix);
                 }
             }
             (write, Err(errno)) => {
@@ -801,6 +857,212 @@ impl Installer {
                     Write::Delete => "delete",
                 };
                 self.kernel_error(what, &op.key, errno);
+            }
+        }
+    }
+
+    fn count_nexthop(&mut self, target: &Target, up: bool) {
+        if let Some(gateway) = target.nexthop.and_then(|id| self.nexthop_ids.get(&id))
+            && let Some(object) = self.nexthops.get_mut(gateway)
+            && Some(object.id) == target.nexthop
+        {
+            if up {
+                object.routes += 1;
+            } else {
+                object.routes = object.routes.saturating_sub(1);
+            }
+        }
+    }
+
+    /// Records `target` as the route of `prefix` in the kernel.
+    fn set_installed(&mut self, prefix: Prefix, target: Arc<Target>) {
+        self.count_nexthop(&target, true);
+        if let Some(old) = self.installed.insert(prefix, target) {
+            self.count_nexthop(&old, false);
+        }
+    }
+
+    /// Forgets the route of `prefix` (gone from the kernel).
+    fn unset_installed(&mut self, prefix: &Prefix) -> Option<Arc<Target>> {
+        let old = self.installed.remove(prefix)?;
+        self.count_nexthop(&old, false);
+        Some(old)
+    }
+
+    /// Our nexthop object for `gateway`, made on first use; `None` where
+    /// the kernel has none (routes then carry the gateway itself).
+    fn nexthop_for(&mut self, gateway: IpAddr) -> Option<u32> {
+        if let Some(object) = self.nexthops.get(&gateway) {
+            return Some(object.id);
+        }
+        let id = self.create_nexthop(gateway)?;
+        self.nexthops
+            .insert(gateway, NexthopObject { id, routes: 0 });
+        self.nexthop_ids.insert(id, gateway);
+        Some(id)
+    }
+
+    /// Creates a new nexthop object for `gateway` (not yet registered).
+    fn create_nexthop(&mut self, gateway: IpAddr) -> Option<u32> {
+        if !self.nexthops_usable {
+            return None;
+        }
+        let oif = match self.socket.route_get(gateway) {
+            Ok(Some(oif)) => oif,
+            // Not reachable now: the route with the gateway itself will
+            // get the kernel's own answer.
+            _ => return None,
+        };
+        // Bounded: ids taken by other programs are skipped.
+        for _ in 0..64 {
+            let id = self.next_nexthop_id;
+            self.next_nexthop_id = self.next_nexthop_id.wrapping_add(1).max(1);
+            match self.socket.nexthop_create(id, gateway, oif) {
+                Ok(()) => return Some(id),
+                Err(libc::EEXIST) => continue,
+                Err(errno) => {
+                    let error = std::io::Error::from_raw_os_error(errno);
+                    warn!(%gateway, %error, "kernel nexthop objects unavailable; routes will name their gateways");
+                    self.nexthops_usable = false;
+                    return None;
+                }
+            }
+        }
+        None
+    }
+
+    /// Withdraws in bulk: when a batch removes most of the routes that use
+    /// one of our nexthop objects (a peer went down, a table was
+    /// withdrawn), the routes that stay are first moved to a fresh object
+    /// (replaced in place, no gap), then the old object is deleted, which
+    /// makes the kernel remove every withdrawn route in one request
+    /// instead of one request per route.
+    fn bulk_withdraw(&mut self, batch: &mut Pending) {
+        if self.nexthop_ids.is_empty() {
+            return;
+        }
+        let mut removing: HashMap<u32, Vec<Prefix>> = HashMap::new();
+        for (prefix, desired) in batch.iter() {
+            if desired.next_hops.is_empty()
+                && let Some(id) = self.installed.get(&prefix).and_then(|t| t.nexthop)
+            {
+                removing.entry(id).or_default().push(prefix);
+            }
+        }
+        for (id, prefixes) in removing {
+            let Some(&gateway) = self.nexthop_ids.get(&id) else {
+                continue;
+            };
+            let total = self.nexthops.get(&gateway).map_or(0, |o| o.routes);
+            if prefixes.len() < BULK_MIN || prefixes.len() * 2 < total {
+                continue;
+            }
+            let survivors: Vec<(Prefix, Arc<Target>)> = self
+                .installed
+                .iter()
+                .filter(|(p, t)| {
+                    t.nexthop == Some(id) && batch.get(p).is_none_or(|d| !d.next_hops.is_empty())
+                })
+                .map(|(p, t)| (p, Arc::clone(t)))
+                .collect();
+            if !survivors.is_empty() {
+                let Some(fresh) = self.create_nexthop(gateway) else {
+                    continue;
+                };
+                self.nexthops.insert(
+                    gateway,
+                    NexthopObject {
+                        id: fresh,
+                        routes: 0,
+                    },
+                );
+                self.nexthop_ids.insert(fresh, gateway);
+                self.last = None;
+                let mut ops = Vec::with_capacity(survivors.len());
+                for (prefix, old) in survivors {
+                    let target = self.intern(Target {
+                        table: old.table,
+                        metric: old.metric,
+                        gateways: old.gateways.clone(),
+                        nexthop: Some(fresh),
+                        peer: old.peer,
+                        next_hops: Arc::clone(&old.next_hops),
+                    });
+                    ops.push(Op {
+                        prefix,
+                        write: Write::Replace,
+                        key: target.key(prefix),
+                        target,
+                        pinned: false,
+                    });
+                }
+                self.execute(ops, false);
+            }
+            // Routes still on the old object: only the withdrawn ones, or
+            // survivors the kernel refused to move (then no bulk delete).
+            let still = self
+                .installed
+                .iter()
+                .filter(|(_, t)| t.nexthop == Some(id))
+                .count();
+            if still != prefixes.len() {
+                continue;
+            }
+            match self.socket.nexthop_delete(id) {
+                Ok(()) => {
+                    self.stats.writes += 1;
+                    self.stats.bulk_withdrawals += 1;
+                    for prefix in &prefixes {
+                        self.unset_installed(prefix);
+                        batch.remove(prefix);
+                    }
+                    self.nexthop_ids.remove(&id);
+                    if self.nexthops.get(&gateway).is_some_and(|o| o.id == id) {
+                        self.nexthops.remove(&gateway);
+                    }
+                    self.last = None;
+                    debug!(
+                        routes = prefixes.len(),
+                        "withdrew routes by deleting their nexthop object"
+                    );
+                }
+                Err(errno) => {
+                    let key = RouteKey {
+                        table: 0,
+                        prefix: prefixes[0],
+                        metric: 0,
+                    };
+                    self.kernel_error("bulk withdrawal", &key, errno);
+                }
+            }
+        }
+    }
+
+    /// Someone deleted one of our nexthop objects, and with it (silently)
+    /// every route that used it: put those back.
+    fn on_nexthop_deleted(&mut self, id: u32, redo: &mut Vec<(Prefix, Desired)>) {
+        let Some(gateway) = self.nexthop_ids.remove(&id) else {
+            return;
+        };
+        if self.nexthops.get(&gateway).is_some_and(|o| o.id == id) {
+            self.nexthops.remove(&gateway);
+        }
+        self.last = None;
+        let gone: Vec<Prefix> = self
+            .installed
+            .iter()
+            .filter(|(_, t)| t.nexthop == Some(id))
+            .map(|(p, _)| p)
+            .collect();
+        warn!(
+            id,
+            routes = gone.len(),
+            "our nexthop object was deleted by someone else; putting its routes back"
+        );
+        for prefix in gone {
+            if let Some(t) = self.unset_installed(&prefix) {
+                self.stats.restored += 1;
+                redo.push((prefix, t.desired()));
             }
         }
     }
@@ -824,7 +1086,7 @@ impl Installer {
                     } else if let Some(t) = self.installed.get(&key.prefix).cloned()
                         && t.key(key.prefix) == key
                     {
-                        self.installed.remove(&key.prefix);
+                        self.unset_installed(&key.prefix);
                         self.stats.restored += 1;
                         info!(prefix = %key.prefix, "learned route was deleted by someone else; putting it back");
                         redo.push((key.prefix, t.desired()));
@@ -844,7 +1106,7 @@ impl Installer {
                     } else if let Some(t) = self.installed.get(&key.prefix).cloned()
                         && t.key(key.prefix) == key
                     {
-                        self.installed.remove(&key.prefix);
+                        self.unset_installed(&key.prefix);
                         self.refuse(key.prefix, RefusalReason::ForeignRoute);
                         self.refused
                             .insert(key.prefix, (RefusalReason::ForeignRoute, t.desired()));
@@ -863,6 +1125,7 @@ impl Installer {
                     }
                 }
                 MonitorEvent::AddressesChanged => addresses_changed = true,
+                MonitorEvent::NexthopDeleted(id) => self.on_nexthop_deleted(id, &mut redo),
             }
         }
         for prefix in restore_pinned {
@@ -901,6 +1164,29 @@ impl Installer {
 
     fn shutdown(&mut self, remove_pinned: bool) {
         self.shared.lock().pending.clear();
+        let learned = self.installed.len();
+        // Deleting our nexthop objects removes the routes that use them,
+        // one request each; the rest (multipath routes) one by one.
+        let ids: Vec<u32> = self.nexthop_ids.keys().copied().collect();
+        for id in ids {
+            match self.socket.nexthop_delete(id) {
+                Ok(()) | Err(libc::ENOENT) => {
+                    let gone: Vec<Prefix> = self
+                        .installed
+                        .iter()
+                        .filter(|(_, t)| t.nexthop == Some(id))
+                        .map(|(p, _)| p)
+                        .collect();
+                    for prefix in gone {
+                        self.unset_installed(&prefix);
+                    }
+                }
+                Err(errno) => {
+                    let error = std::io::Error::from_raw_os_error(errno);
+                    warn!(id, %error, "cannot delete our nexthop object; deleting its routes one by one");
+                }
+            }
+        }
         let mut ops: Vec<Op> = self
             .installed
             .iter()
@@ -912,7 +1198,6 @@ impl Installer {
                 pinned: false,
             })
             .collect();
-        let learned = ops.len();
         if remove_pinned && let Some(target) = &self.pinned_target {
             ops.extend(
                 self.pinned

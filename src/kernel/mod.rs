@@ -140,6 +140,9 @@ pub struct KernelStats {
     pub restored: u64,
     /// Stale routes of our protocol removed at start.
     pub purged: u64,
+    /// Withdrawals done by deleting a nexthop object (each removes many
+    /// routes in one request).
+    pub bulk_withdrawals: u64,
     /// Times the monitor lost notifications (receive queue overrun).
     pub monitor_overruns: u64,
     /// The virtual router in use.
@@ -173,6 +176,8 @@ pub(crate) enum MonitorEvent {
     ForeignDeleted(netlink::RouteKey),
     /// An address was added or removed.
     AddressesChanged,
+    /// One of our nexthop objects was deleted (its routes went with it).
+    NexthopDeleted(u32),
 }
 
 /// Most monitor events held for the installer; beyond, they are dropped
@@ -305,6 +310,30 @@ impl KernelHandle {
             // busy one takes the change with its next round.
             let next_hops = inner.pending.share(&next_hops);
             inner.pending.set(prefix, Desired { peer, next_hops }) && inner.sleeping
+        };
+        if wake {
+            self.shared.wake.notify_one();
+        }
+    }
+
+    /// Several changes at once, under one lock (an UPDATE's prefixes, or a
+    /// peer's whole table when it goes down): each is `(prefix, peer of the
+    /// best path, next hops)` as in [`Self::set_from`].
+    pub fn set_many(
+        &self,
+        changes: impl IntoIterator<Item = (Prefix, Option<IpAddr>, Vec<IpAddr>)>,
+    ) {
+        let wake = {
+            let mut inner = self.shared.lock();
+            if inner.shutdown.is_some() {
+                return;
+            }
+            let mut wake = false;
+            for (prefix, peer, next_hops) in changes {
+                let next_hops = inner.pending.share(&next_hops);
+                wake |= inner.pending.set(prefix, Desired { peer, next_hops });
+            }
+            wake && inner.sleeping
         };
         if wake {
             self.shared.wake.notify_one();

@@ -12,7 +12,10 @@ use tokio::io::unix::AsyncFd;
 use tokio::sync::oneshot;
 use tracing::{error, warn};
 
-use super::netlink::{RTM_DELADDR, RTM_DELROUTE, RTM_NEWADDR, RTM_NEWROUTE, messages, parse_route};
+use super::netlink::{
+    RTM_DELADDR, RTM_DELNEXTHOP, RTM_DELROUTE, RTM_NEWADDR, RTM_NEWROUTE, messages, parse_nexthop,
+    parse_route,
+};
 use super::{MonitorEvent, Shared};
 
 /// Datagrams read per wake before yielding to other tasks.
@@ -45,6 +48,12 @@ impl Watch {
         }
         match kind {
             RTM_NEWADDR | RTM_DELADDR => Some(MonitorEvent::AddressesChanged),
+            RTM_DELNEXTHOP => match parse_nexthop(payload)? {
+                (protocol, id) if protocol == self.protocol => {
+                    Some(MonitorEvent::NexthopDeleted(id))
+                }
+                _ => None,
+            },
             RTM_NEWROUTE | RTM_DELROUTE => {
                 let route = parse_route(payload)?;
                 if !route.unicast || route.tos != 0 || !self.tables.contains(&route.key.table) {

@@ -50,6 +50,14 @@ const RTA_GATEWAY: u16 = 5;
 const RTA_PRIORITY: u16 = 6;
 const RTA_MULTIPATH: u16 = 9;
 const RTA_TABLE: u16 = 15;
+const RTA_NH_ID: u16 = 30;
+/// Nexthop objects (linux/nexthop.h, Linux 5.3+).
+pub(crate) const RTM_NEWNEXTHOP: u16 = 104;
+pub(crate) const RTM_DELNEXTHOP: u16 = 105;
+const RTM_GETNEXTHOP: u16 = 106;
+const NHA_ID: u16 = 1;
+const NHA_OIF: u16 = 5;
+const NHA_GATEWAY: u16 = 6;
 
 /// Appends a route attribute (struct rtattr), padded to 4 bytes.
 fn push_attribute(out: &mut Vec<u8>, kind: u16, value: &[u8]) {
@@ -118,8 +126,10 @@ pub struct Request<'a> {
     /// Which route.
     pub key: RouteKey,
     /// Gateways (one: `RTA_GATEWAY`; several: `RTA_MULTIPATH`); ignored
-    /// for deletes.
+    /// for deletes and when `nexthop` is set.
     pub gateways: &'a [IpAddr],
+    /// A kernel nexthop object to use instead of `gateways` (`RTA_NH_ID`).
+    pub nexthop: Option<u32>,
 }
 
 /// A route read from the kernel.
@@ -345,7 +355,11 @@ impl RouteSocket {
         push_address(out, RTA_DST, key.prefix.addr());
         push_attribute(out, RTA_TABLE, &key.table.to_ne_bytes());
         push_attribute(out, RTA_PRIORITY, &key.metric.to_ne_bytes());
-        if request.write != Write::Delete {
+        if request.write != Write::Delete
+            && let Some(id) = request.nexthop
+        {
+            push_attribute(out, RTA_NH_ID, &id.to_ne_bytes());
+        } else if request.write != Write::Delete {
             match request.gateways {
                 [one] => push_address(out, RTA_GATEWAY, *one),
                 many => {
@@ -487,6 +501,11 @@ impl RouteSocket {
         self.send.clear();
         let sequence = self.next_sequence(1);
         self.encode_message(inner, NLM_F_REQUEST | NLM_F_DUMP, sequence);
+        self.dump_sent(sequence)
+    }
+
+    /// Collects the answers to the dump request in the send buffer.
+    fn dump_sent(&mut self, sequence: u32) -> io::Result<Vec<(u16, Vec<u8>)>> {
         self.send_buffer()?;
         let mut out = Vec::new();
         // A dump ends with NLMSG_DONE; bounded by the table size, and the
@@ -514,6 +533,88 @@ impl RouteSocket {
                 }
             }
         }
+    }
+
+    /// Starts a message of `kind` with a `struct nhmsg` (family, scope,
+    /// protocol, reserved, flags) in the emptied send buffer.
+    /// The kernel refuses a get, dump or delete whose header names a
+    /// protocol, so `protocol` is only set for a create.
+    fn nexthop_header(&mut self, kind: u16, flags: u16, family: u8, protocol: u8, sequence: u32) {
+        self.send.clear();
+        self.send.extend_from_slice(&0u32.to_ne_bytes());
+        self.send.extend_from_slice(&kind.to_ne_bytes());
+        self.send
+            .extend_from_slice(&(flags | NLM_F_REQUEST).to_ne_bytes());
+        self.send.extend_from_slice(&sequence.to_ne_bytes());
+        self.send.extend_from_slice(&0u32.to_ne_bytes());
+        self.send
+            .extend_from_slice(&[family, RT_SCOPE_UNIVERSE, protocol, 0, 0, 0, 0, 0]);
+    }
+
+    fn finish_message(&mut self) {
+        let len = self.send.len() as u32;
+        self.send[..4].copy_from_slice(&len.to_ne_bytes());
+    }
+
+    /// Sends the one request in the send buffer and waits for its
+    /// acknowledgement.
+    fn request_sent(&mut self, sequence: u32) -> Outcome {
+        if let Err(e) = self.send_buffer() {
+            return Err(e.raw_os_error().unwrap_or(libc::EIO));
+        }
+        let mut slot = [Err(libc::ETIMEDOUT)];
+        self.collect_acks(sequence, &mut slot);
+        slot[0]
+    }
+
+    /// Creates nexthop object `id`: `gateway` through interface `oif`.
+    /// Routes then name the object instead of the gateway, the kernel checks
+    /// the gateway once instead of once per route, and deleting the object
+    /// removes every route that uses it in one request.
+    pub fn nexthop_create(&mut self, id: u32, gateway: IpAddr, oif: u32) -> Outcome {
+        let sequence = self.next_sequence(1);
+        let family = if gateway.is_ipv4() { AF_INET } else { AF_INET6 };
+        self.nexthop_header(
+            RTM_NEWNEXTHOP,
+            NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
+            family,
+            self.protocol,
+            sequence,
+        );
+        push_attribute(&mut self.send, NHA_ID, &id.to_ne_bytes());
+        push_attribute(&mut self.send, NHA_OIF, &oif.to_ne_bytes());
+        push_address(&mut self.send, NHA_GATEWAY, gateway);
+        self.finish_message();
+        self.request_sent(sequence)
+    }
+
+    /// Deletes nexthop object `id`, and with it every route using it.
+    pub fn nexthop_delete(&mut self, id: u32) -> Outcome {
+        let sequence = self.next_sequence(1);
+        self.nexthop_header(RTM_DELNEXTHOP, NLM_F_ACK, 0, 0, sequence);
+        push_attribute(&mut self.send, NHA_ID, &id.to_ne_bytes());
+        self.finish_message();
+        self.request_sent(sequence)
+    }
+
+    /// Ids of the nexthop objects of `protocol`. An empty list where the
+    /// kernel has no nexthop objects.
+    pub fn dump_nexthops(&mut self, protocol: u8) -> io::Result<Vec<u32>> {
+        let sequence = self.next_sequence(1);
+        self.nexthop_header(RTM_GETNEXTHOP, NLM_F_DUMP, 0, 0, sequence);
+        self.finish_message();
+        let answers = match self.dump_sent(sequence) {
+            Ok(a) => a,
+            Err(e) if e.raw_os_error() == Some(libc::EOPNOTSUPP) => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        Ok(answers
+            .iter()
+            .filter(|(kind, _)| *kind == RTM_NEWNEXTHOP)
+            .filter_map(|(_, payload)| parse_nexthop(payload))
+            .filter(|(p, _)| *p == protocol)
+            .map(|(_, id)| id)
+            .collect())
     }
 
     /// The unicast routes of `table` written with `protocol` (both families).
@@ -710,6 +811,25 @@ pub fn parse_route(payload: &[u8]) -> Option<KernelRoute> {
     })
 }
 
+/// Parses an `RTM_NEWNEXTHOP`/`RTM_DELNEXTHOP` payload into (protocol, id).
+pub fn parse_nexthop(payload: &[u8]) -> Option<(u8, u32)> {
+    let protocol = *payload.get(2)?;
+    let mut at = 8;
+    while let Some(header) = payload.get(at..at + 4) {
+        let len = usize::from(u16::from_ne_bytes([header[0], header[1]]));
+        let kind = u16::from_ne_bytes([header[2], header[3]]) & 0x3fff;
+        if len < 4 {
+            return None;
+        }
+        if kind == NHA_ID {
+            let value = payload.get(at + 4..at + 8)?;
+            return Some((protocol, u32::from_ne_bytes(value.try_into().ok()?)));
+        }
+        at += len.div_ceil(4) * 4;
+    }
+    None
+}
+
 /// Parses an `RTM_NEWADDR`/`RTM_DELADDR` payload.
 pub fn parse_address(payload: &[u8]) -> Option<InterfaceAddress> {
     let message = AddressMessage::parse(payload).ok()?;
@@ -750,6 +870,8 @@ pub fn open_monitor(ignore_port: u32) -> io::Result<Socket> {
     ] {
         socket.add_membership(group)?;
     }
+    // Nexthop objects (Linux 5.3+); older kernels have none to watch.
+    let _ = socket.add_membership(libc::RTNLGRP_NEXTHOP);
     socket.set_non_blocking(true)?;
     Ok(socket)
 }
@@ -830,6 +952,7 @@ mod tests {
                 metric: 20,
             },
             gateways: &gateways,
+            nexthop: None,
         };
         s.send.clear();
         s.encode(&request, 7);
@@ -856,6 +979,7 @@ mod tests {
                 metric: 20,
             },
             gateways: &[],
+            nexthop: None,
         };
         s.send.clear();
         s.encode(&request, 1);
@@ -884,6 +1008,7 @@ mod tests {
                     metric: 1,
                 },
                 gateways,
+                nexthop: None,
             };
             s.send.clear();
             s.encode(&request, 9);
@@ -906,6 +1031,44 @@ mod tests {
     }
 
     #[test]
+    fn a_route_can_name_a_nexthop_object_and_nexthop_notifications_parse() {
+        let mut s = socket();
+        let request = Request {
+            write: Write::Create,
+            key: RouteKey {
+                table: TABLE_MAIN,
+                prefix: p("192.0.2.0/24"),
+                metric: 20,
+            },
+            gateways: &["10.1.2.1".parse().unwrap()],
+            nexthop: Some(0x4e56_0001),
+        };
+        s.send.clear();
+        s.encode(&request, 3);
+        let m = messages(&s.send).next().unwrap();
+        let message = RouteMessage::parse(m.payload).unwrap();
+        assert!(
+            message
+                .attributes
+                .contains(&RouteAttribute::NhId(0x4e56_0001))
+        );
+        assert!(
+            !message
+                .attributes
+                .iter()
+                .any(|a| matches!(a, RouteAttribute::Gateway(_)))
+        );
+        s.nexthop_header(RTM_NEWNEXTHOP, NLM_F_ACK, AF_INET, 200, 5);
+        push_attribute(&mut s.send, NHA_ID, &7u32.to_ne_bytes());
+        push_address(&mut s.send, NHA_GATEWAY, "10.1.2.1".parse().unwrap());
+        s.finish_message();
+        let m = messages(&s.send).next().unwrap();
+        assert_eq!(m.kind, RTM_NEWNEXTHOP);
+        assert_eq!(parse_nexthop(m.payload), Some((200, 7)));
+        assert_eq!(parse_nexthop(&m.payload[..8]), None);
+    }
+
+    #[test]
     fn splits_datagrams_and_stops_on_garbage() {
         let mut s = socket();
         s.send.clear();
@@ -918,6 +1081,7 @@ mod tests {
                     metric: i,
                 },
                 gateways: &["10.1.2.1".parse().unwrap()],
+                nexthop: Some(i),
             };
             s.encode(&r, 100 + i);
         }

@@ -108,6 +108,22 @@ impl Pending {
         }
     }
 
+    /// Every waiting prefix and its wanted state, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = (Prefix, &Desired)> {
+        self.latest.iter()
+    }
+
+    /// The wanted state of `prefix`, if it waits.
+    pub fn get(&self, prefix: &Prefix) -> Option<&Desired> {
+        self.latest.get(prefix)
+    }
+
+    /// Drops the waiting change of `prefix` (done another way).
+    pub fn remove(&mut self, prefix: &Prefix) {
+        // Its FIFO entry stays and is skipped by `take`.
+        self.latest.remove(prefix);
+    }
+
     /// Prefixes waiting.
     pub fn len(&self) -> usize {
         self.fifo4.len() + self.fifo6.len()
