@@ -16,6 +16,9 @@ control socket and asks again every --interval seconds, so a 5 ms interval costs
         poll until count >= N; prints the time.time() of the first poll that saw it (or NA)
   ctl.py KIND SOCKET until-zero --timeout S [--interval S] [--timeline FILE]
         poll until count == 0 (routes gone); prints the time (or NA)
+  ctl.py KIND SOCKET until-le N ...   poll until count <= N
+        --paths   count paths, not prefixes: nvabgp, the sum of prefixes_accepted over its neighbors
+                  (`neighbors`); BIRD, its "Routes: N imported" sum already counts every path
 
 nvabgp's control API: one JSON object per line each way, {"command":"status"} ->
 {"ok":true,"result":{..., "peers_established":N, "loc_rib_prefixes":N, ...}} (README.md "Control API").
@@ -54,6 +57,16 @@ class Nvabgp:
 
     def established(self):
         return int(self.status()["peers_established"])
+
+    def paths(self):
+        self.s.sendall(b'{"command":"neighbors"}\n')
+        line = self.f.readline()
+        if not line:
+            raise ConnectionError("nvabgp closed the control connection")
+        r = json.loads(line)
+        if not r.get("ok"):
+            raise RuntimeError("nvabgp neighbors failed: %r" % r)
+        return sum(int(n.get("prefixes_accepted", 0)) for n in r["result"])
 
 
 class Bird:
@@ -110,6 +123,9 @@ class Bird:
     def established(self):
         return sum(1 for line in self.cmd("show protocols") if b" BGP " in line and b"Established" in line)
 
+    def paths(self):
+        return self.count()
+
 
 def connect(kind, path, table=False):
     return Nvabgp(path) if kind == "nvabgp" else Bird(path, table)
@@ -119,13 +135,14 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("kind", choices=["nvabgp", "bird"])
     ap.add_argument("socket")
-    ap.add_argument("what", choices=["status", "count", "established", "until-count", "until-zero"])
+    ap.add_argument("what", choices=["status", "count", "paths", "established", "until-count", "until-zero", "until-le"])
     ap.add_argument("n", nargs="?", type=int, default=0)
     ap.add_argument("--timeout", type=float, default=60)
     ap.add_argument("--interval", type=float, default=0.005)
     ap.add_argument("--timeline", help="append 't_rel count' per poll")
     ap.add_argument("--t0", type=float, default=None, help="timeline origin (default: start)")
     ap.add_argument("--table", action="store_true", help="bird: count routes in the table")
+    ap.add_argument("--paths", action="store_true", help="count paths (all peers), not prefixes")
     a = ap.parse_args()
     end = time.time() + a.timeout
     c = None
@@ -143,6 +160,9 @@ def main():
     if a.what == "count":
         print(c.count())
         return 0
+    if a.what == "paths":
+        print(c.paths())
+        return 0
     if a.what == "established":
         print(c.established())
         return 0
@@ -151,12 +171,13 @@ def main():
     found = None
     polls = 0
     while time.time() < end:
-        n = c.count()
+        n = c.paths() if a.paths else c.count()
         t = time.time()
         polls += 1
         if tl:
             tl.write("%.4f %d\n" % (t - t0, n))
-        if (a.what == "until-count" and n >= a.n) or (a.what == "until-zero" and n == 0):
+        if ((a.what == "until-count" and n >= a.n) or (a.what == "until-zero" and n == 0)
+                or (a.what == "until-le" and n <= a.n)):
             found = t
             break
         time.sleep(a.interval)

@@ -12,6 +12,7 @@
 #   IMPL_kcount       number of routes it installed in the kernel ("NA" if it does not install)
 #   IMPL_nh IP        (ROLE=speak) announce/replace 100.64.0.1/32 with next hop IP (M3)
 #   IMPL_ctl          optional: "KIND SOCKET" for ctl.py's persistent fast poller (bird, nvabgp)
+#   IMPL_paths        optional: paths from all peers (two RS with the same prefixes: 2 per prefix)
 # Parameters (environment, set by the measurement scripts before IMPL_start):
 #   NS        netns to run in                    (default $NS_NVA)
 #   D         runtime dir for configs/logs/sockets (default $RUN/IMPL)
@@ -21,6 +22,8 @@
 #   HOLD KEEPALIVE   timers in s; empty = the implementation's defaults
 #   KERNEL    1 = install received routes into the kernel; KTABLE (100) for impls that can choose
 #   FRR_NH_METHOD network|static (M3 driver for FRR), FRR_DEBUG=1 (bgpd debug log)
+# Daemons that stay in the foreground (GoBGP, ExaBGP, nvabgp) are started with setsid, so that like
+# BIRD and FRR (which daemonize) each has its own session and scheduler autogroup (see boost, lib.sh).
 
 : "${NS:=$NS_NVA}" "${ROLE:=recv}" "${LOCAL_IP:=10.1.2.4}" "${LOCAL_AS:=65001}"
 : "${PEERS:=10.1.1.4 10.1.1.5}" "${PEER_AS:=65515}" "${KERNEL:=1}" "${KTABLE:=100}"
@@ -70,6 +73,7 @@ bird_start() {
 bird_pids() { cat "${D:-$RUN/bird}/bird.pid" 2>/dev/null; }
 bird_stop() { local p; p=$(bird_pids); [ -n "$p" ] && kill_pid "$p" 15; }
 bird_ctl() { echo "bird ${D:-$RUN/bird}/bird.ctl"; }
+bird_paths() { bird_count; }   # "Routes: N imported" summed over the protocols: every path
 birdc_() { birdc -s "${D:-$RUN/bird}/bird.ctl" "$@"; }
 bird_established() { birdc_ show protocols 2>/dev/null | awk '$2=="BGP" && /Established/' | wc -l; }
 bird_count() { birdc_ show protocols all '"rsp*"' 2>/dev/null | awk '/Routes:/ {s += $2} END {print s + 0}'; }
@@ -246,7 +250,7 @@ gobgp_start() {
       echo "      afi-safi-name = \"ipv4-unicast\""
     done
   } >"$D/gobgpd.toml"
-  ip netns exec "$NS" gobgpd -f "$D/gobgpd.toml" --api-hosts "127.0.0.1:$GOBGP_API" --pprof-disable \
+  ip netns exec "$NS" setsid gobgpd -f "$D/gobgpd.toml" --api-hosts "127.0.0.1:$GOBGP_API" --pprof-disable \
     -l info -p >"$D/gobgpd.log" 2>&1 &
   echo $! >"$D/gobgpd.pid"
   if [ "$ROLE" = speak ]; then
@@ -287,7 +291,7 @@ exabgp_start() {
       echo "}"
     done
   } >"$D/exabgp.conf"
-  ip netns exec "$NS" env exabgp.daemon.user=root exabgp.daemon.drop=false exabgp.api.cli=false \
+  ip netns exec "$NS" setsid env exabgp.daemon.user=root exabgp.daemon.drop=false exabgp.api.cli=false \
     exabgp.log.destination="$D/exabgp.log" exabgp.daemon.daemonize=false \
     exabgp "$D/exabgp.conf" >"$D/exabgp.out" 2>&1 &
   echo $! >"$D/exabgp.pid"
@@ -342,10 +346,16 @@ nvabgp_start() {
   rm -f "$D/nvabgp.sock" "$D/t_exec"
   # t_fork: before `ip netns exec` (which costs a few ms itself); t_exec: written inside the
   # namespace by the shell that then execs nvabgp, i.e. the process start as systemd would do it.
-  # `ip netns exec` and `exec` keep the PID, so $! is nvabgp's own.
+  # `ip netns exec`, setsid (its own session, as a service manager starts it; see `boost` in
+  # lib.sh) and `exec` keep the PID, so $! is nvabgp's own.
   echo "$EPOCHREALTIME" >"$D/t_fork"
-  ip netns exec "$NS" bash -c 'export RUST_LOG=$1; echo "$EPOCHREALTIME" >"$2"; shift 2; exec "$@"' _ \
-    "${NVABGP_LOG:-info}" "$D/t_exec" "$NVABGP" run --config "$D/nvabgp.toml" 2>"$D/nvabgp.log" &
+  # The wrapper also sets its new session's autogroup niceness ($NICE, see boost in lib.sh) before the
+  # exec, so that start-up runs with it too.
+  ip netns exec "$NS" setsid bash -c '
+    export RUST_LOG=$1
+    [ "$3" = 0 ] || echo "$3" >/proc/self/autogroup
+    echo "$EPOCHREALTIME" >"$2"; shift 3; exec "$@"' _ \
+    "${NVABGP_LOG:-info}" "$D/t_exec" "${NICE:-0}" "$NVABGP" run --config "$D/nvabgp.toml" 2>"$D/nvabgp.log" &
   echo $! >"$D/nvabgp.pid"
 }
 nvabgp_pids() { cat "${D:-$RUN/nvabgp}/nvabgp.pid" 2>/dev/null; }
@@ -360,3 +370,8 @@ _nvabgp_q() {
 nvabgp_established() { _nvabgp_q peers_established; }
 nvabgp_count() { _nvabgp_q loc_rib_prefixes; }
 nvabgp_kcount() { echo NA; }
+# Paths from all peers (two Route Servers announcing the same prefixes: 2 per prefix).
+nvabgp_paths() {
+  "$NVABGP" --socket "${D:-$RUN/nvabgp}/nvabgp.sock" neighbors --json 2>/dev/null |
+    jq '[.[].prefixes_accepted] | add // 0' 2>/dev/null || echo 0
+}

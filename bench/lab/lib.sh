@@ -179,3 +179,23 @@ runq_ns() {
   done
   echo "$s"
 }
+
+# boost PID... : set the scheduler autogroup niceness of the processes' sessions to $NICE (default
+# 0: no change).  With kernel.sched_autogroup_enabled=1, `nice` only ranks processes within one
+# session's group, and every daemon that daemonizes (BIRD, FRR) or is started with setsid (the
+# others, see impls.sh) has its own group: this gives all of them, alike, priority over other work
+# on a shared machine.  run-all.sh does the same for its own session (feeder, pollers, tcpdump).
+# Only a session leader is changed (pid = session id, waited for up to 2 s): a process that has not
+# reached its setsid yet still shares the caller's autogroup, which must stay untouched.
+boost() {
+  local p i
+  [ "${NICE:-0}" = 0 ] && return 0
+  for p in "$@"; do
+    for ((i = 0; i < 100; i++)); do
+      [ "$(awk '{print $6}' "/proc/$p/stat" 2>/dev/null)" = "$p" ] && break
+      sleep 0.02
+    done
+    [ "$i" -lt 100 ] && echo "$NICE" >"/proc/$p/autogroup" 2>/dev/null
+  done
+  return 0
+}

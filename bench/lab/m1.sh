@@ -46,6 +46,7 @@ for ((r = 1; r <= RUNS; r++)); do
   export D=$RUN/$IMPL PEERS="$RS_IPS" ROLE=recv KERNEL=0
   t0=$(now)
   "${IMPL}_start"
+  boost $("${IMPL}_pids")
   t_wrap=NA
   if [ -f "$D/t_fork" ]; then
     wait_until 5 0.005 test -s "$D/t_exec"

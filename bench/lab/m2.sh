@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # M2 ingest: feeder.py in the RS namespace (10.1.1.4, passive) announces N IPv4 prefixes to IMPL.
 # Usage: m2.sh IMPL N [RUNS]   env: KERNEL=1 POLL=0.1 FASTPOLL=0.005 MAXWAIT=240 MIXED=0 LABEL=IMPL
-#                                   SEND_DELAY=0.5
+#                                   SEND_DELAY=0.5 TWO_RS=0
+# TWO_RS=1 (bird, nvabgp): a second feeder on 10.1.1.5 announces the same N prefixes, as Azure's two
+# Route Servers do; "all in" is then 2N paths (nvabgp: prefixes_accepted summed over `neighbors`;
+# BIRD: its Routes-imported sum), t0 the later feeder's first UPDATE.
 # Per run: fresh topology, the feeder pre-encodes N prefixes (packed UPDATEs <= 4096 B), the
 # receiver is started with one peer (10.1.1.4); t0 = the feeder's timestamp just before its first
 # UPDATE write, SEND_DELAY s after the session is Established (the shared lab used 0; the delay
@@ -21,12 +24,13 @@ LAB=${LAB:-$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)}
 . "$LAB/lib.sh"; . "$LAB/impls.sh"
 IMPL=$1; N=$2; RUNS=${3:-1}; LABEL=${LABEL:-$1}
 POLL=${POLL:-0.1}; FASTPOLL=${FASTPOLL:-0.005}; MAXWAIT=${MAXWAIT:-240}; MIXED=${MIXED:-0}
-SEND_DELAY=${SEND_DELAY:-0.5}
+SEND_DELAY=${SEND_DELAY:-0.5}; TWO_RS=${TWO_RS:-0}
 impl_exists "$IMPL" || { echo "unknown impl $IMPL" >&2; exit 2; }
 mkdir -p "$RES/raw/m2"
 CSV=$RES/m2.csv
 [ -s "$CSV" ] || echo "impl,n,run,t_bgp_s,t_kernel_s,poll,rss_kb,hwm_kb,cpu_s,runq_wait_s,rss_detail,breakdown,feeder_send_s,feeder_encode_s,kernel_routes_ip_route,bgp_count_final,note" >"$CSV"
 has_ctl() { declare -F "${IMPL}_ctl" >/dev/null; }
+if [ "$TWO_RS" = 1 ] && ! has_ctl; then echo "TWO_RS=1 needs the fast poller (bird, nvabgp)" >&2; exit 2; fi
 
 for ((r = 1; r <= RUNS; r++)); do
   ri=$(( $(grep -c "^$LABEL,$N," "$CSV") + 1 ))   # run number across invocations (file names, csv)
@@ -35,18 +39,27 @@ for ((r = 1; r <= RUNS; r++)); do
   rm -rf "$RUN"; mkdir -p "$RUN"
   FJ=$RUN/feeder.json
   mixed=""; [ "$MIXED" = 1 ] && mixed=--mixed
-  ip netns exec "$NS_RS" $PY "$LAB/feeder.py" --listen 10.1.1.4 --prefixes "$N" $mixed --status "$FJ" \
+  ip netns exec "$NS_RS" setsid $PY "$LAB/feeder.py" --listen 10.1.1.4 --prefixes "$N" $mixed --status "$FJ" \
     --send-delay "$SEND_DELAY" --lifetime $((MAXWAIT + 180)) >"$RUN/feeder.log" 2>&1 &
-  FP=$!
+  FP=$!; boost "$FP"
+  FP2=; peers=10.1.1.4; expect=$N; paths=
+  if [ "$TWO_RS" = 1 ]; then
+    ip netns exec "$NS_RS" setsid $PY "$LAB/feeder.py" --listen 10.1.1.5 --prefixes "$N" $mixed \
+      --status "$RUN/feeder2.json" --send-delay "$SEND_DELAY" --lifetime $((MAXWAIT + 180)) \
+      >"$RUN/feeder2.log" 2>&1 &
+    FP2=$!; boost "$FP2"; peers="10.1.1.4 10.1.1.5"; expect=$((2 * N)); paths=--paths
+    wait_until 120 0.1 has_ev "$RUN/feeder2.json" listening || log "second feeder not ready"
+  fi
   wait_until 120 0.1 has_ev "$FJ" listening || { log "feeder not ready"; kill_pid $FP 2; continue; }
-  export D=$RUN/$IMPL PEERS=10.1.1.4 ROLE=recv
+  export D=$RUN/$IMPL PEERS="$peers" ROLE=recv
   "${IMPL}_start"
+  boost $("${IMPL}_pids")
   TL=$RES/raw/m2/$LABEL-$N-$ri.tl
   rm -f "$TL"
   POLLER=; late=0
   if has_ctl; then
     # The socket may not exist yet: ctl.py retries the connect (bounded by --timeout).
-    $PY "$LAB/ctl.py" $("${IMPL}_ctl") until-count "$N" --timeout $((MAXWAIT + 90)) \
+    $PY "$LAB/ctl.py" $("${IMPL}_ctl") until-count "$expect" $paths --timeout $((MAXWAIT + 90)) \
       --interval "$FASTPOLL" --timeline "$TL.abs" --t0 0 >"$RUN/poller.out" 2>"$RUN/poller.err" &
     POLLER=$!
     mode=ctl:$FASTPOLL
@@ -58,6 +71,12 @@ for ((r = 1; r <= RUNS; r++)); do
     "${IMPL}_stop"; kill_pid $FP 2; topo down; continue
   fi
   t0=$(jev "$FJ" first_update t_first)
+  if [ "$TWO_RS" = 1 ]; then
+    # t0 = the LATER feeder's first UPDATE: implementations bring the two sessions up at different
+    # times (BIRD: a jittered connect delay per session), which is not ingest work.
+    wait_until 30 0.05 has_ev "$RUN/feeder2.json" first_update
+    t0=$($PY -c "import sys; print(max(float(x) for x in sys.argv[1:] if x))" "$t0" "$(jev "$RUN/feeder2.json" first_update t_first)")
+  fi
   t_bgp=NA; t_k=NA; kc=NA
   end=$(( $(now_us) + MAXWAIT * 1000000 ))
   if [ -n "$POLLER" ]; then
@@ -110,12 +129,12 @@ for ((r = 1; r <= RUNS; r++)); do
   cfinal=$("${IMPL}_count")
   note=""; [ "$t_bgp" = NA ] && note="timeout(${MAXWAIT}s)"
   [ -n "$POLLER" ] && [ "${late:-0}" = 1 ] && note="$note poller-late(first answer at +${first}s)"
-  [ -n "$cfinal" ] && [ "$cfinal" != "$N" ] && note="$note final-count=$cfinal"
+  [ -n "$cfinal" ] && [ "$cfinal" != "$N" ] && [ "$cfinal" != "$expect" ] && note="$note final-count=$cfinal"
   echo "$LABEL,$N,$ri,$t_bgp,$t_k,$mode,$rss,$hwm,$cpu_s,$runq_s,$rssd,$bd,${send_s:0:6},${enc_s:0:5},$kroutes,$cfinal,${note# }" | tee -a "$CSV"
   cp "$FJ" "$RES/raw/m2/$LABEL-$N-$ri.feeder.json" 2>/dev/null
   [ -f "$D/nvabgp.log" ] && cp "$D/nvabgp.log" "$RES/raw/m2/$LABEL-$N-$ri.log"
   "${IMPL}_stop"
-  kill_pid $FP 3
+  kill_pid $FP 3; [ -n "$FP2" ] && kill_pid $FP2 3
   topo down
   sleep 1   # let the kernel free the namespace's routes before the next run
 done

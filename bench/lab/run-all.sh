@@ -11,6 +11,9 @@
 #   M4 kill     SIGKILL of the peer -> routes gone (nvabgp and BIRD at 10, 100k and 1M prefixes;
 #               FRR, GoBGP at 10)
 #   sink        feeder -> python sink (the feeder is not the bottleneck)
+#   2rs         M2 and M4 again with two Route Servers announcing the same prefixes (Azure's case:
+#               every prefix has two paths), nvabgp and BIRD, 100k and 1M; last, so that a run
+#               short of budget drops these first
 # Override counts with env, e.g.  RUNS=5 RUNS_REF=1 BUDGET=1200 bash run-all.sh
 set -u
 LAB=${LAB:-$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)}
@@ -19,12 +22,14 @@ RUNS=${RUNS:-3}            # nvabgp and BIRD (the main comparison): runs per mea
 RUNS_REF=${RUNS_REF:-1}    # FRR, GoBGP, ExaBGP: their figures are seconds; one run each
 M4_RUNS=${M4_RUNS:-5}
 BUDGET=${BUDGET:-900}
-# Every step runs at this niceness, and so do all the processes it starts (daemons, feeder, pollers,
-# tcpdump) alike: on a shared machine, other work (compilers, tests) then takes less CPU from the
+# Niceness for the measurement: every step runs at it, and the daemons under test and the feeders,
+# each in its own session, get it as their scheduler autogroup's niceness (`boost`, lib.sh), all
+# alike: on a shared machine other work (compilers, tests) then takes less CPU from the
 # measurement.  NICE=0 measures as everything else runs.
 NICE=${NICE:--10}
 START=$(now_us)
 elapsed() { echo $(( ($(now_us) - START) / 1000000 )); }
+export NICE
 trap 'lab_cleanup >/dev/null 2>&1' EXIT
 trap 'exit 130' INT TERM
 
@@ -104,6 +109,13 @@ step 60 env PREFIXES=10 bash "$LAB/m4.sh" bird kill "$RUNS"
 step 60 env PREFIXES=100000 bash "$LAB/m4.sh" bird kill 1
 step 90 env PREFIXES=1000000 bash "$LAB/m4.sh" bird kill 1
 for i in frr gobgp; do step 60 env PREFIXES=10 bash "$LAB/m4.sh" "$i" kill "$RUNS_REF"; done
+log "=== Two Route Servers announcing the same prefixes (elapsed $(elapsed)s)"
+for n in 100000 1000000; do
+  step 90 env MAXWAIT=60 TWO_RS=1 LABEL=nvabgp-2rs bash "$LAB/m2.sh" nvabgp "$n" 1
+  step 90 env MAXWAIT=60 TWO_RS=1 KERNEL=0 LABEL=bird-nokernel-2rs bash "$LAB/m2.sh" bird "$n" 1
+  step 90 env TWO_RS=1 PREFIXES="$n" LABEL=nvabgp-2rs bash "$LAB/m4.sh" nvabgp kill 1
+  step 90 env TWO_RS=1 PREFIXES="$n" LABEL=bird-2rs bash "$LAB/m4.sh" bird kill 1
+done
 echo "loadavg_after: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$RES/env.txt"
 echo "elapsed_s: $(elapsed)" >>"$RES/env.txt"
 $PY "$LAB/summarize.py" "$RES" | tee "$RES/summary.md"

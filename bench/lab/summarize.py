@@ -11,7 +11,8 @@ from collections import defaultdict
 RES = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "results")
 NAMES = {"nvabgp": "nvabgp", "bird": "BIRD", "bird-nokernel": "BIRD, kernel export off",
          "frr": "FRR (bgpd+zebra)", "frr-nokernel": "FRR, bgpd --no_kernel", "gobgp": "GoBGP",
-         "exabgp": "ExaBGP"}
+         "exabgp": "ExaBGP", "nvabgp-2rs": "nvabgp, 2 RS, same prefixes",
+         "bird-nokernel-2rs": "BIRD, kernel export off, 2 RS, same prefixes", "bird-2rs": "BIRD, 2 RS, same prefixes"}
 
 
 def rows(name):
