@@ -100,6 +100,25 @@ pub fn check_header(buf: &[u8], ctx: &Context) -> Result<Option<Header>, DecodeE
     }))
 }
 
+/// True when `head` is the header of an UPDATE that [`check_header`]
+/// accepts and whose length is `len`, the size of the whole message: the
+/// checks of `check_header` and [`crate::decode`] for an UPDATE, with the
+/// marker compared as two words.
+#[inline(always)]
+pub(crate) fn is_valid_update_header(head: &[u8; HEADER_LEN], len: usize, ctx: &Context) -> bool {
+    let [marker @ .., l0, l1, t] = *head;
+    let (high, low) = marker.split_at(8);
+    let word = |b: &[u8]| b.try_into().map_or(0, u64::from_ne_bytes);
+    word(high) == u64::MAX
+        && word(low) == u64::MAX
+        && t == MessageType::Update.code()
+        && usize::from(u16::from_be_bytes([l0, l1])) == len
+        && {
+            let (min, max) = length_bounds(MessageType::Update, ctx.max_message_len());
+            (min..=max).contains(&len)
+        }
+}
+
 /// Length of the first complete message in `buf`, `Ok(None)` while it is
 /// incomplete.
 pub fn frame(buf: &[u8], ctx: &Context) -> Result<Option<usize>, DecodeError> {

@@ -292,6 +292,15 @@ impl<'a> AsPathView<'a> {
     /// Checks `raw` as a sequence of segments of 2- or 4-octet ASNs: known
     /// type, non-zero count, no overrun, no trailing byte (RFC 7606 §7.2).
     pub fn new(raw: &'a [u8], four_octet: bool) -> Result<Self, &'static str> {
+        Self::check(raw, four_octet)?;
+        Ok(Self { raw, four_octet })
+    }
+
+    /// The check of [`AsPathView::new`], inlined into the UPDATE walk
+    /// (which needs only whether it passes: every AS_PATH of a full table
+    /// goes through it).
+    #[inline(always)]
+    pub(crate) fn check(raw: &[u8], four_octet: bool) -> Result<(), &'static str> {
         let w = if four_octet { 4 } else { 2 };
         let mut pos = 0;
         while pos < raw.len() {
@@ -309,7 +318,7 @@ impl<'a> AsPathView<'a> {
                 return Err("AS_PATH segment overruns the attribute");
             }
         }
-        Ok(Self { raw, four_octet })
+        Ok(())
     }
 
     /// A view of a value that [`AsPathView::new`] already accepted with the

@@ -216,16 +216,19 @@ enum Check {
     Bad(UpdateSubcode, &'static str),
 }
 
-/// The length (and for some types content) check of an attribute type on
-/// the walk's fast path. Anything other than a clean pass goes to
+/// The check of an attribute on the walk's fast path, by its type and
+/// flags. Anything other than a clean pass goes to
 /// [`Walk::check_attribute`], which decides what is wrong; the fast path
 /// only ever says "fine".
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
 enum LengthRule {
     /// Unknown optional attribute: any length.
     Any,
-    /// Exactly [`Rule::n`] octets.
-    Exact,
+    /// Exactly 0, 4 or 8 octets.
+    Exact0,
+    Exact4,
+    Exact8,
     /// A non-zero multiple of 4, 8 or 12 octets.
     Multiple4,
     Multiple8,
@@ -239,23 +242,16 @@ enum LengthRule {
     /// Checked in full (and fatal when malformed), family recorded.
     MpReach,
     MpUnreach,
-    /// Always [`Walk::check_attribute`] (AS4_PATH: rare).
+    /// Always [`Walk::check_attribute`]: flags that do not fit the type
+    /// (or an unknown well-known type), and AS4_PATH (rare).
     Slow,
 }
 
-/// What the walk's fast path checks for one type code.
+/// What the walk's fast path does with one (type, flags) pair.
 #[derive(Debug, Clone, Copy)]
+#[repr(C, align(2))]
 struct Rule {
-    /// The flags must satisfy `flags & flags_mask == flags_value`: the
-    /// Optional and Transitive bits RFC 4271 §5 and the defining RFCs give
-    /// the type, and Partial clear unless the type is optional transitive.
-    /// For unknown types, only the Optional bit (an unknown well-known
-    /// attribute is an error).
-    flags_mask: u8,
-    flags_value: u8,
     length: LengthRule,
-    /// The length for [`LengthRule::Exact`].
-    n: u8,
     /// Index into [`Update::spans`], [`NO_SPAN`] for the types only marked
     /// present.
     slot: u8,
@@ -263,58 +259,93 @@ struct Rule {
 
 const NO_SPAN: u8 = u8::MAX;
 
-/// One [`Rule`] per type code, so that checking an attribute costs one
-/// table load and one `match` on its rule rather than a conversion to
-/// [`AttributeType`] and a `match` per question. Must agree with
-/// [`expected_flags`] and [`Walk::check_attribute`] (unit tests below).
-static RULES: [Rule; 256] = {
+/// The rule for type code `t` with flags `flags`. The flags must have the
+/// Optional and Transitive bits RFC 4271 §5 and the defining RFCs give the
+/// type, and Partial clear unless the type is optional transitive; an
+/// unknown type must be optional.
+const fn rule(t: usize, flags: u8) -> Rule {
     use LengthRule as L;
-    use flags::{OPTIONAL, OPTIONAL_TRANSITIVE, PARTIAL, WELL_KNOWN};
-    let mut rules = [Rule {
-        flags_mask: OPTIONAL,
-        flags_value: OPTIONAL,
-        length: L::Any,
-        n: 0,
-        slot: NO_SPAN,
-    }; 256];
-    let mut t = 0;
-    while t < 256 {
-        let known = match t {
-            1 => Some((WELL_KNOWN, L::Origin, 0)),
-            2 => Some((WELL_KNOWN, L::AsPath, 0)),
-            3 | 5 => Some((WELL_KNOWN, L::Exact, 4)),
-            4 | 9 => Some((OPTIONAL, L::Exact, 4)),
-            6 => Some((WELL_KNOWN, L::Exact, 0)),
-            7 => Some((OPTIONAL_TRANSITIVE, L::Aggregator, 0)),
-            8 => Some((OPTIONAL_TRANSITIVE, L::Multiple4, 0)),
-            10 => Some((OPTIONAL, L::Multiple4, 0)),
-            14 => Some((OPTIONAL, L::MpReach, 0)),
-            15 => Some((OPTIONAL, L::MpUnreach, 0)),
-            16 => Some((OPTIONAL_TRANSITIVE, L::Multiple8, 0)),
-            17 => Some((OPTIONAL_TRANSITIVE, L::Slow, 0)),
-            18 => Some((OPTIONAL_TRANSITIVE, L::Exact, 8)),
-            32 => Some((OPTIONAL_TRANSITIVE, L::Multiple12, 0)),
-            35 => Some((OPTIONAL_TRANSITIVE, L::Exact, 4)),
-            _ => None,
-        };
-        if let Some((expected, length, n)) = known {
+    use flags::{OPTIONAL, OPTIONAL_TRANSITIVE, PARTIAL, TRANSITIVE, WELL_KNOWN};
+    let known = match t {
+        1 => Some((WELL_KNOWN, L::Origin)),
+        2 => Some((WELL_KNOWN, L::AsPath)),
+        3 | 5 => Some((WELL_KNOWN, L::Exact4)),
+        4 | 9 => Some((OPTIONAL, L::Exact4)),
+        6 => Some((WELL_KNOWN, L::Exact0)),
+        7 => Some((OPTIONAL_TRANSITIVE, L::Aggregator)),
+        8 => Some((OPTIONAL_TRANSITIVE, L::Multiple4)),
+        10 => Some((OPTIONAL, L::Multiple4)),
+        14 => Some((OPTIONAL, L::MpReach)),
+        15 => Some((OPTIONAL, L::MpUnreach)),
+        16 => Some((OPTIONAL_TRANSITIVE, L::Multiple8)),
+        17 => Some((OPTIONAL_TRANSITIVE, L::Slow)),
+        18 => Some((OPTIONAL_TRANSITIVE, L::Exact8)),
+        32 => Some((OPTIONAL_TRANSITIVE, L::Multiple12)),
+        35 => Some((OPTIONAL_TRANSITIVE, L::Exact4)),
+        _ => None,
+    };
+    let length = match known {
+        Some((expected, length)) => {
             let partial = if expected == OPTIONAL_TRANSITIVE {
                 0
             } else {
                 PARTIAL
             };
-            rules[t].flags_mask = OPTIONAL | flags::TRANSITIVE | partial;
-            rules[t].flags_value = expected;
-            rules[t].length = length;
-            rules[t].n = n;
+            if flags & (OPTIONAL | TRANSITIVE | partial) == expected {
+                length
+            } else {
+                L::Slow
+            }
         }
-        if t < TRACKED && SLOT[t] != 0 {
-            rules[t].slot = SLOT[t] - 1;
-        }
-        t += 1;
+        None if flags & OPTIONAL != 0 => L::Any,
+        None => L::Slow,
+    };
+    let slot = if t < TRACKED && SLOT[t] != 0 {
+        SLOT[t] - 1
+    } else {
+        NO_SPAN
+    };
+    Rule { length, slot }
+}
+
+/// One [`Rule`] per type code and value of the three flag bits that
+/// matter (Optional, Transitive, Partial): checking an attribute costs
+/// one table load and one `match` on its rule rather than a conversion to
+/// [`AttributeType`], a flags check and a `match` per question. Must agree
+/// with [`expected_flags`] and [`Walk::check_attribute`] (unit tests
+/// below). 4 KiB.
+static RULES: [Rule; 256 * 8] = {
+    let mut rules = [Rule {
+        length: LengthRule::Slow,
+        slot: NO_SPAN,
+    }; 256 * 8];
+    let mut i = 0;
+    while i < rules.len() {
+        rules[i] = rule(i >> 3, ((i & 7) as u8) << 5);
+        i += 1;
     }
     rules
 };
+
+/// The rule of an attribute of type `t` with flags `flags`.
+#[inline(always)]
+fn rule_of(t: u8, flags: u8) -> Rule {
+    RULES[usize::from(t) << 3 | usize::from(flags >> 5)]
+}
+
+/// The span index of MP_REACH_NLRI (14).
+const MP_REACH_SLOT: usize = SLOT[14] as usize - 1;
+
+/// Sets bit `i` of `bits`, returning whether it was set already.
+#[cold]
+fn test_and_set(bits: &mut [u64], i: u8) -> bool {
+    let (word, bit) = (usize::from(i / 64), i % 64);
+    bits.get_mut(word).is_some_and(|w| {
+        let was = *w & 1 << bit != 0;
+        *w |= 1 << bit;
+        was
+    })
+}
 
 /// ORIGIN (1), AS_PATH (2) and NEXT_HOP (3) in [`Update::present`].
 const ORIGIN_AS_PATH: u64 = 1 << 1 | 1 << 2;
@@ -336,13 +367,19 @@ struct Walk {
 impl<'a> Update<'a> {
     /// Validates an UPDATE body (the message without its 19-byte header).
     pub fn parse(body: &'a [u8], ctx: &Context) -> Result<Self, DecodeError> {
-        Self::parse_inline(body, ctx)
+        Self::parse_with(body, ctx, |u| u)
     }
 
-    /// [`Update::parse`], inlined into [`crate::decode`] so that the view
-    /// is written straight into the returned message.
+    /// [`Update::parse`], giving `wrap(view)`: inlined into
+    /// [`crate::decode`] with [`crate::Message::Update`] as `wrap`, the
+    /// view is written straight into the returned message rather than
+    /// built and then copied twice (it is returned for every UPDATE).
     #[inline(always)]
-    pub(crate) fn parse_inline(body: &'a [u8], ctx: &Context) -> Result<Self, DecodeError> {
+    pub(crate) fn parse_with<R>(
+        body: &'a [u8],
+        ctx: &Context,
+        wrap: impl FnOnce(Self) -> R,
+    ) -> Result<R, DecodeError> {
         let len = body.len();
         let malformed = |off: usize, why| {
             update_error(UpdateSubcode::MalformedAttributeList, HEADER_LEN + off, why)
@@ -401,7 +438,13 @@ impl<'a> Update<'a> {
         let mut walk = Walk::new(ctx);
         let attrs = body.get(attrs_start..nlri_start).unwrap_or_default();
         walk.attributes(attrs, attrs_start)?;
-        let u = Update {
+        // The common case: no finding, and the well-known mandatory
+        // attributes there or nothing announced (the fast returns of
+        // `check_mandatory`).
+        let mandatory = walk.present & ORIGIN_AS_PATH == ORIGIN_AS_PATH
+            && (nlri.len == 0 || walk.present & NEXT_HOP != 0)
+            || nlri.len == 0 && !walk.mp_reach_announces();
+        let view = |walk: Walk| Update {
             body,
             ctx: *ctx,
             withdrawn,
@@ -413,14 +456,11 @@ impl<'a> Update<'a> {
             unreach: walk.unreach,
             errors: walk.errors,
         };
-        // The common case: no finding, and the well-known mandatory
-        // attributes there (the fast return of `check_mandatory`).
-        let mandatory = u.present & ORIGIN_AS_PATH == ORIGIN_AS_PATH
-            && (u.nlri.len == 0 || u.present & NEXT_HOP != 0);
-        if u.errors.is_empty() && mandatory {
-            return Ok(u);
+        if walk.errors.is_empty() && mandatory {
+            // Built where the caller wants it: no copy of the view.
+            return Ok(wrap(view(walk)));
         }
-        u.finish()
+        view(walk).finish().map(wrap)
     }
 
     /// The checks of the whole UPDATE after the walk, for the UPDATEs that
@@ -549,20 +589,29 @@ impl Walk {
     /// and keeps the findings.
     #[inline(always)]
     fn attributes(&mut self, attrs: &[u8], base: usize) -> Result<(), DecodeError> {
-        let mut seen = [0u64; 4];
+        // Kept in registers, not in `self`, through the loop: the types
+        // seen (below 64, and the others), and those usable.
+        let mut seen = 0u64;
+        let mut seen_high = [0u64; 3];
+        let mut present = 0u64;
         let mut p = 0;
         while let Some(rest @ [flags, ..]) = attrs.get(p..) {
             let flags = *flags;
             let off = base + p;
-            let (t, hlen, vlen) = match *rest {
-                [_, t, a, b, ..] if flags & flags::EXTENDED_LENGTH != 0 => {
-                    (t, 4, usize::from(u16::from_be_bytes([a, b])))
+            let header = if flags & flags::EXTENDED_LENGTH == 0 {
+                match *rest {
+                    [_, t, l, ..] => Some((t, 3, usize::from(l))),
+                    _ => None,
                 }
-                [_, t, l, ..] if flags & flags::EXTENDED_LENGTH == 0 => (t, 3, usize::from(l)),
-                _ => {
-                    self.truncated_header(off);
-                    break;
+            } else {
+                match *rest {
+                    [_, t, a, b, ..] => Some((t, 4, usize::from(u16::from_be_bytes([a, b])))),
+                    _ => None,
                 }
+            };
+            let Some((t, hlen, vlen)) = header else {
+                self.truncated_header(off);
+                break;
             };
             let Some(whole) = rest.get(..hlen + vlen) else {
                 self.overrun(t, rest, off)?;
@@ -571,28 +620,50 @@ impl Walk {
             let value = whole.get(hlen..).unwrap_or_default();
             let vstart = off + hlen;
             p += whole.len();
-            let (word, bit) = (usize::from(t / 64), t % 64);
-            if let Some(seen) = seen.get_mut(word) {
-                if *seen & (1 << bit) != 0 {
-                    self.repeated(t, whole, off)?;
-                    continue;
-                }
-                *seen |= 1 << bit;
+            let bit = 1u64 << (t % 64);
+            let repeated = if t < 64 {
+                let repeated = seen & bit != 0;
+                seen |= bit;
+                repeated
+            } else {
+                test_and_set(&mut seen_high, t - 64)
+            };
+            if repeated {
+                self.repeated(t, whole, off)?;
+                continue;
             }
-            let rule = RULES[usize::from(t)];
+            let rule = rule_of(t, flags);
             // The fatal MP_REACH_NLRI / MP_UNREACH_NLRI errors are all
             // Attribute Flags or Optional Attribute errors, whose data is the
             // whole attribute (RFC 4271 §6.3).
-            if self
-                .passes(rule, flags, value, vstart)
+            let usable = self
+                .passes(rule.length, value, vstart)
                 .map_err(|e| e.with_data(whole))?
-            {
-                self.record(t, rule.slot, vstart, value.len());
-            } else {
-                self.check_slow(t, flags, whole, hlen, off)?;
+                || self.check_slow(t, flags, whole, hlen, off)?;
+            if usable {
+                if let Some(span) = self.spans.get_mut(usize::from(rule.slot)) {
+                    // Both fit: the body is at most 65535 - 19 bytes.
+                    *span = Span {
+                        start: vstart as u16,
+                        len: value.len() as u16,
+                    };
+                }
+                if usize::from(t) < TRACKED {
+                    present |= bit;
+                }
             }
         }
+        self.present = present;
         Ok(())
+    }
+
+    /// True when a usable MP_REACH_NLRI has NLRI (of any family).
+    fn mp_reach_announces(&self) -> bool {
+        self.present & 1 << 14 != 0
+            && self
+                .spans
+                .get(MP_REACH_SLOT)
+                .is_some_and(|s| s.len > self.reach_nlri)
     }
 
     /// The fast check: true when the attribute (value at `vstart` in the
@@ -600,26 +671,19 @@ impl Walk {
     /// look. MP_REACH_NLRI and MP_UNREACH_NLRI with the right flags are
     /// checked in full here, their errors being fatal.
     #[inline(always)]
-    fn passes(
-        &mut self,
-        rule: Rule,
-        flags: u8,
-        v: &[u8],
-        vstart: usize,
-    ) -> Result<bool, DecodeError> {
+    fn passes(&mut self, rule: LengthRule, v: &[u8], vstart: usize) -> Result<bool, DecodeError> {
         use LengthRule as L;
-        if flags & rule.flags_mask != rule.flags_value {
-            return Ok(false);
-        }
         let n = v.len();
-        Ok(match rule.length {
+        Ok(match rule {
             L::Any => true,
-            L::Exact => n == usize::from(rule.n),
+            L::Exact0 => n == 0,
+            L::Exact4 => n == 4,
+            L::Exact8 => n == 8,
             L::Multiple4 => n != 0 && n % 4 == 0,
             L::Multiple8 => n != 0 && n % 8 == 0,
             L::Multiple12 => n != 0 && n % 12 == 0,
             L::Origin => matches!(v, [0..=2]),
-            L::AsPath => AsPathView::new(v, self.ctx.four_octet_as).is_ok(),
+            L::AsPath => AsPathView::check(v, self.ctx.four_octet_as).is_ok(),
             L::Aggregator => n == if self.ctx.four_octet_as { 8 } else { 6 },
             L::MpReach => {
                 self.check_mp_reach(v, vstart)?;
@@ -633,23 +697,8 @@ impl Walk {
         })
     }
 
-    /// Marks type `t` present and keeps its value's span (`slot` from
-    /// [`RULES`]).
-    fn record(&mut self, t: u8, slot: u8, vstart: usize, vlen: usize) {
-        if let Some(span) = self.spans.get_mut(usize::from(slot)) {
-            // Both fit: the body is at most 65535 - 19 bytes.
-            *span = Span {
-                start: vstart as u16,
-                len: vlen as u16,
-            };
-        }
-        if usize::from(t) < TRACKED {
-            self.present |= 1 << t;
-        }
-    }
-
-    /// An attribute the fast check did not pass: the full check, then the
-    /// value recorded or the finding kept.
+    /// An attribute the fast check did not pass: the full check, true when
+    /// the attribute is usable after all, else the finding kept.
     #[inline(never)]
     fn check_slow(
         &mut self,
@@ -658,28 +707,27 @@ impl Walk {
         whole: &[u8],
         hlen: usize,
         off: usize,
-    ) -> Result<(), DecodeError> {
+    ) -> Result<bool, DecodeError> {
         let ty = AttributeType::from(t);
         let value = whole.get(hlen..).unwrap_or_default();
         let checked = self
             .check_attribute(ty, flags, value, off, off + hlen)
             .map_err(|e| e.with_data(whole))?;
-        match checked {
-            Check::Ok => self.record(t, RULES[usize::from(t)].slot, off + hlen, value.len()),
-            Check::Bad(sub, reason) => {
-                // RFC 7606 §3 c for flags. RFC 7606 says nothing of an
-                // unrecognized well-known attribute: the route may depend on
-                // what was not understood, so it is withdrawn rather than
-                // kept (as BIRD and FRR do), and the session is kept.
-                let action = match sub {
-                    UpdateSubcode::AttributeFlagsError
-                    | UpdateSubcode::UnrecognizedWellKnownAttribute => Action::TreatAsWithdraw,
-                    _ => approach(ty),
-                };
-                self.finding(ty, action, sub, whole, off, reason);
+        let Check::Bad(sub, reason) = checked else {
+            return Ok(true);
+        };
+        // RFC 7606 §3 c for flags. RFC 7606 says nothing of an unrecognized
+        // well-known attribute: the route may depend on what was not
+        // understood, so it is withdrawn rather than kept (as BIRD and FRR
+        // do), and the session is kept.
+        let action = match sub {
+            UpdateSubcode::AttributeFlagsError | UpdateSubcode::UnrecognizedWellKnownAttribute => {
+                Action::TreatAsWithdraw
             }
-        }
-        Ok(())
+            _ => approach(ty),
+        };
+        self.finding(ty, action, sub, whole, off, reason);
+        Ok(false)
     }
 
     /// RFC 7606 §4: too few octets left for an attribute header (at `off`).
@@ -1287,19 +1335,27 @@ mod tests {
     #[test]
     fn rules_agree_with_expected_flags_and_slots() {
         for t in 0..=255u8 {
-            let rule = RULES[usize::from(t)];
-            let (mask, value) = match expected_flags(AttributeType::from(t)) {
-                Some(flags::OPTIONAL_TRANSITIVE) => (0xc0, flags::OPTIONAL_TRANSITIVE),
-                Some(e) => (0xe0, e),
-                None => (flags::OPTIONAL, flags::OPTIONAL),
-            };
-            assert_eq!(
-                (rule.flags_mask, rule.flags_value),
-                (mask, value),
-                "type {t}"
-            );
             let slot = SLOT.get(usize::from(t)).map_or(0, |&s| s);
-            assert_eq!(rule.slot, slot.wrapping_sub(1), "type {t}");
+            for high in 0..8u8 {
+                let flags = high << 5;
+                let rule = rule_of(t, flags);
+                let flags_ok = match expected_flags(AttributeType::from(t)) {
+                    Some(flags::OPTIONAL_TRANSITIVE) => flags & 0xc0 == flags::OPTIONAL_TRANSITIVE,
+                    Some(e) => flags & 0xe0 == e,
+                    None => flags & flags::OPTIONAL != 0,
+                };
+                let as4_path = t == u8::from(AttributeType::As4Path);
+                assert_eq!(
+                    rule.length != LengthRule::Slow,
+                    flags_ok && !as4_path,
+                    "type {t} flags {flags:#x}"
+                );
+                // The other flag bits do not matter.
+                for low in [0x10, 0x0f] {
+                    assert_eq!(rule_of(t, flags | low).length, rule.length);
+                }
+                assert_eq!(rule.slot, slot.wrapping_sub(1), "type {t}");
+            }
         }
     }
 
@@ -1379,9 +1435,9 @@ mod tests {
                     let flags = high << 5;
                     let values = if known { &values[..] } else { &values[..43] };
                     for v in values {
-                        let rule = RULES[usize::from(t)];
+                        let rule = rule_of(t, flags);
                         let mut fast = Walk::new(ctx);
-                        let quick = fast.passes(rule, flags, v, 100);
+                        let quick = fast.passes(rule.length, v, 100);
                         let mut full = Walk::new(ctx);
                         let checked =
                             full.check_attribute(AttributeType::from(t), flags, v, 97, 100);
