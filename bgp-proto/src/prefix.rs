@@ -240,10 +240,11 @@ pub(crate) fn check_nlri_encoded(buf: &[u8], encoding: Encoding) -> Result<usize
     check_nlri(buf, encoding.ipv6(), encoding.add_path())
 }
 
-/// [`check_nlri`] for prefixes of at most `MAX` bits, each preceded by
-/// `ID` bytes of path identifier.
+/// [`check_nlri`] for prefixes of at most `MAX` bits (32 or 128), each
+/// preceded by `ID` bytes of path identifier.
 #[inline(always)]
 fn check_entries<const MAX: u8, const ID: usize>(buf: &[u8]) -> Result<usize, NlriFault> {
+    let steps = if MAX == 32 { &STEP4 } else { &STEP6 };
     let mut pos = 0;
     let mut count = 0;
     while pos < buf.len() {
@@ -253,24 +254,40 @@ fn check_entries<const MAX: u8, const ID: usize>(buf: &[u8]) -> Result<usize, Nl
                 reason: "NLRI entry truncated before its length",
             });
         };
-        if len > MAX {
-            return Err(NlriFault {
-                at: pos,
-                reason: "prefix length exceeds the address family's",
-            });
-        }
-        let next = pos + ID + 1 + usize::from(len).div_ceil(8);
+        // One comparison for both faults: a length beyond the family's
+        // steps past the end of any slice.
+        let next = pos + ID + steps[usize::from(len)];
         if next > buf.len() {
-            return Err(NlriFault {
-                at: pos,
-                reason: "prefix overruns the NLRI field",
-            });
+            let reason = if len > MAX {
+                "prefix length exceeds the address family's"
+            } else {
+                "prefix overruns the NLRI field"
+            };
+            return Err(NlriFault { at: pos, reason });
         }
         pos = next;
         count += 1;
     }
     Ok(count)
 }
+
+/// Bytes of an NLRI entry without path identifier for each value of its
+/// length octet: the octet and ceil(len / 8) bytes of prefix up to the
+/// family's maximum length `MAX`, and beyond it a step no slice can hold
+/// (slices are at most `isize::MAX` bytes), so that [`check_entries`] finds
+/// both faults with one bounds comparison.
+const fn steps<const MAX: u8>() -> [usize; 256] {
+    let mut steps = [usize::MAX / 2; 256];
+    let mut len = 0;
+    while len <= MAX as usize {
+        steps[len] = 1 + len.div_ceil(8);
+        len += 1;
+    }
+    steps
+}
+
+static STEP4: [usize; 256] = steps::<32>();
+static STEP6: [usize; 256] = steps::<128>();
 
 /// How the entries of one NLRI field are encoded: the address family and
 /// whether each entry starts with a path identifier (RFC 7911 §3).
@@ -329,6 +346,10 @@ pub struct NlriIter<'a> {
     then: &'a [u8],
     encoding: Encoding,
     then_encoding: Encoding,
+    /// `encoding == Encoding::Ipv4`, tested on every entry. Kept apart
+    /// from `encoding`: testing the enum, the optimiser merged the test
+    /// with `read_other`'s into a dispatch that tried IPv6 first.
+    plain: bool,
 }
 
 impl<'a> NlriIter<'a> {
@@ -342,6 +363,7 @@ impl<'a> NlriIter<'a> {
             then: &[],
             encoding,
             then_encoding: Encoding::Ipv4,
+            plain: encoding as u8 == Encoding::Ipv4 as u8,
         }
     }
 
@@ -371,8 +393,9 @@ impl<'a> NlriIter<'a> {
         self.buf
     }
 
-    /// Reads an entry of any encoding other than plain IPv4.
-    #[inline]
+    /// Reads an entry of any encoding other than plain IPv4. Inlined too:
+    /// IPv6 routes come this way.
+    #[inline(always)]
     fn read_other(&mut self) -> Option<Nlri> {
         let mut buf = self.buf;
         let path_id = if self.encoding.add_path() {
@@ -503,8 +526,9 @@ impl Iterator for NlriIter<'_> {
             }
             self.buf = std::mem::take(&mut self.then);
             self.encoding = self.then_encoding;
+            self.plain = self.encoding as u8 == Encoding::Ipv4 as u8;
         }
-        let r = if self.encoding == Encoding::Ipv4 {
+        let r = if self.plain {
             read_ipv4(&mut self.buf)
         } else {
             self.read_other()
