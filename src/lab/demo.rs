@@ -631,7 +631,7 @@ pub fn run(args: &LabArgs) -> anyhow::Result<ExitCode> {
     if let Err(reason) = require_root() {
         bail!(
             "the lab needs root: {reason}.\n\
-             It creates three network namespaces (and touches nothing outside them). Run it as root:\n    \
+             It creates network namespaces and changes nothing outside them. Run it as root:\n    \
              sudo {} lab\nor, on a fresh Debian machine, `sudo scripts/demo.sh` (installs what it needs).",
             std::env::current_exe()
                 .map(|p| p.display().to_string())
@@ -982,9 +982,20 @@ fn wire_marks(lab: &Lab, prefix: Prefix) -> Vec<usize> {
         .collect()
 }
 
+/// What the wire showed for one change.
+struct WireResult {
+    /// Exactly one UPDATE touched the prefix on every session, the
+    /// expected one.
+    one_update: bool,
+    /// Per Route Server, when the expected UPDATE was captured (seconds).
+    times: Vec<f64>,
+}
+
+const ONE_UPDATE: &str = "one UPDATE per Route Server";
+
 /// Shows the UPDATEs that touched `prefix` on each session since `marks`
-/// ([`wire_marks`]) and checks they are exactly one, `expected`. Returns a
-/// one-line verdict for the summary.
+/// ([`wire_marks`]) and checks they are exactly one, `expected` (recorded
+/// as a problem otherwise). `None` without a capture.
 fn show_wire(
     lab: &Lab,
     narrator: &Narrator,
@@ -992,7 +1003,7 @@ fn show_wire(
     prefix: Prefix,
     marks: &[usize],
     expected: Change,
-) -> anyhow::Result<Option<String>> {
+) -> anyhow::Result<Option<WireResult>> {
     let Some(capture) = &lab.capture else {
         return Ok(None);
     };
@@ -1023,25 +1034,29 @@ fn show_wire(
             .then_some(since))
     })?;
     narrator.say("On the wire (tcpdump on the Route Servers' link, decoded by nvabgp's decoder):");
-    let mut good = true;
+    let mut result = WireResult {
+        one_update: true,
+        times: Vec::new(),
+    };
     for (address, updates) in addresses.iter().zip(&per_peer) {
         for u in updates {
             narrator.say(&format!("  to {address}: {}", u.summary()));
         }
-        let only = updates.len() == 1 && updates[0].change_of(prefix) == Some(expected);
-        good &= only;
+        let found = updates
+            .iter()
+            .find(|u| u.change_of(prefix) == Some(expected));
+        result.times.extend(found.map(|u| u.time));
+        result.one_update &= updates.len() == 1 && found.is_some();
     }
-    if good {
-        Ok(Some("one UPDATE per Route Server".to_string()))
-    } else {
+    if !result.one_update {
         let problem = format!(
             "{prefix}: expected exactly one UPDATE ({expected:?}) per Route Server, saw {:?}",
             per_peer.iter().map(Vec::len).collect::<Vec<_>>()
         );
         narrator.say(&format!("!! {problem}"));
         findings.problems.push(problem);
-        Ok(Some("NOT one UPDATE per Route Server".to_string()))
     }
+    Ok(Some(result))
 }
 
 /// Act 4: the active web server fails, then the anycast service; both
@@ -1063,7 +1078,7 @@ fn act_failures(lab: &mut Lab, narrator: &Narrator, findings: &mut Findings) -> 
         seconds(took)
     ));
     narrator.say(&lab.route_server_views(Some(vip))?);
-    findings.failover_wire = show_wire(
+    let failover_wire = show_wire(
         lab,
         narrator,
         findings,
@@ -1071,7 +1086,14 @@ fn act_failures(lab: &mut Lab, narrator: &Narrator, findings: &mut Findings) -> 
         &marks,
         Change::Announce(Some(web2)),
     )?;
-    if findings.failover_wire.as_deref() == Some("one UPDATE per Route Server") {
+    findings.failover_wire = failover_wire.as_ref().map(|w| {
+        if w.one_update {
+            ONE_UPDATE.to_string()
+        } else {
+            format!("NOT {ONE_UPDATE}")
+        }
+    });
+    if failover_wire.as_ref().is_some_and(|w| w.one_update) {
         narrator.say("=> the next hop moved in ONE UPDATE, no withdraw in between (Azure would apply it as one change).");
     }
 
@@ -1108,16 +1130,14 @@ fn act_failures(lab: &mut Lab, narrator: &Narrator, findings: &mut Findings) -> 
     lab.wait_received("the VIP to return to web-1", vip, |r| {
         r.is_some_and(|r| r.next_hop == web1)
     })?;
-    let (took, since_failover) = (restored.elapsed(), moved.elapsed());
-    findings.preempt = Some((took, since_failover));
+    let took = restored.elapsed();
     narrator.say(&format!(
-        "The VIP is back on web-1 {} after it returned, {} after the failover: preempt waits for\n\
-         {RISE_FALL} good checks and for min_hold = {MIN_HOLD} s since the last change (no flapping).",
-        seconds(took),
-        seconds(since_failover)
+        "The VIP is back on web-1 {} after it returned: preempt waits for {RISE_FALL} good checks\n\
+         and for min_hold = {MIN_HOLD} s since the last change (no flapping).",
+        seconds(took)
     ));
     narrator.say(&lab.route_server_views(Some(vip))?);
-    show_wire(
+    let back_wire = show_wire(
         lab,
         narrator,
         findings,
@@ -1125,6 +1145,37 @@ fn act_failures(lab: &mut Lab, narrator: &Narrator, findings: &mut Findings) -> 
         &marks,
         Change::Announce(Some(web1)),
     )?;
+    // The hold, measured where it matters: between the two UPDATEs on the
+    // wire (the receivers' tables are polled, so they see changes late).
+    let hold = match (&failover_wire, &back_wire) {
+        (Some(a), Some(b)) if a.times.len() == b.times.len() && !a.times.is_empty() => a
+            .times
+            .iter()
+            .zip(&b.times)
+            .map(|(a, b)| Duration::from_secs_f64((b - a).max(0.0)))
+            .min(),
+        _ => None,
+    };
+    match hold {
+        Some(hold) => {
+            narrator.say(&format!(
+                "=> {} between the failover UPDATE and this one (min_hold = {MIN_HOLD} s).",
+                seconds(hold)
+            ));
+            // A millisecond of slack for the capture's clock.
+            if hold + Duration::from_millis(1) < Duration::from_secs(MIN_HOLD) {
+                findings.problems.push(format!(
+                    "the VIP returned {} after the failover, before min_hold",
+                    seconds(hold)
+                ));
+            }
+        }
+        None => narrator.say(&format!(
+            "=> about {} after the failover (min_hold = {MIN_HOLD} s).",
+            seconds(moved.elapsed())
+        )),
+    }
+    findings.preempt = Some((took, hold.unwrap_or_else(|| moved.elapsed())));
     Ok(())
 }
 
@@ -1183,18 +1234,30 @@ fn keep(lab: &Lab, narrator: &mut Narrator) -> anyhow::Result<()> {
     let socket = lab.socket();
     let socket = socket.display();
     narrator.act("The lab stays up (--keep)")?;
-    narrator.say(&format!(
-        "In another terminal, as root:\n  \
-         {binary} --socket {socket} neighbors     # ask nvabgp (also: routes, health, announce, drain ...)\n  \
-         ip netns exec {nva} bash                  # a shell on the NVA\n  \
-         ip -n {nva} route                         # the NVA's kernel routes\n  \
-         ip netns exec {rs} tcpdump -ni rs0 tcp port 179   # watch BGP\n  \
-         ip -n {vr} addr del {web1}/24 dev {VR_NVA_INTERFACE}    # fail web-1 (addr add ... to restore)\n  \
-         tail -f {log}\n\
-         Press Enter (or Ctrl-C) to stop and clean up.",
-        web1 = WEB[0],
-        log = lab.log().display(),
-    ));
+    let commands = [
+        (
+            format!("{binary} --socket {socket} neighbors"),
+            "ask nvabgp (also: routes, health, drain, ...)",
+        ),
+        (format!("ip netns exec {nva} bash"), "a shell on the NVA"),
+        (format!("ip -n {nva} route"), "the NVA's kernel routes"),
+        (
+            format!("ip netns exec {rs} tcpdump -ni rs0 tcp port 179"),
+            "watch BGP",
+        ),
+        (
+            format!("ip -n {vr} addr del {}/24 dev {VR_NVA_INTERFACE}", WEB[0]),
+            "fail web-1 (addr add ... restores it)",
+        ),
+        (format!("tail -f {}", lab.log().display()), "nvabgp's log"),
+    ];
+    let width = commands.iter().map(|(c, _)| c.len()).max().unwrap_or(0);
+    let mut text = String::from("In another terminal, as root:\n");
+    for (command, comment) in &commands {
+        let _ = writeln!(text, "  {command:<width$}  # {comment}");
+    }
+    text.push_str("Press Enter (or Ctrl-C) to stop and clean up.");
+    narrator.say(&text);
     let _ = io::stdout().flush();
     // A thread reads the line, so that a signal still ends the wait (the
     // standard library retries reads interrupted by signals).

@@ -35,7 +35,7 @@ pub(super) struct Capture {
 }
 
 /// One UPDATE as it went over the wire, reduced to what the demo shows.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub(super) struct Update {
     /// The Withdrawn Routes field.
     pub withdrawn: Vec<String>,
@@ -45,6 +45,8 @@ pub(super) struct Update {
     pub next_hop: Option<Ipv4Addr>,
     /// AS_PATH as text.
     pub as_path: Option<String>,
+    /// When its last byte was captured, in seconds since the epoch.
+    pub time: f64,
 }
 
 /// What one UPDATE did to one prefix.
@@ -150,7 +152,7 @@ impl Capture {
 /// The UPDATEs of one direction of a session; stops at the first message
 /// that does not decode (a capture read while a segment is being written
 /// ends inside a message).
-fn decode_updates(stream: &[u8]) -> Vec<Update> {
+fn decode_updates(stream: &Stream) -> Vec<Update> {
     // What nvabgp and every stand-in negotiate; extended messages only
     // raise the length limit, so assuming them is harmless.
     let context = Context {
@@ -162,16 +164,20 @@ fn decode_updates(stream: &[u8]) -> Vec<Update> {
         PrefixJson::Plain(p) => p,
         PrefixJson::WithPathId { prefix, .. } => prefix,
     };
-    Messages::new(stream, context)
+    Messages::new(&stream.bytes, context)
         .map_while(|m| m.ok())
-        .filter_map(|m| match decode::to_json(&m).body {
-            BodyJson::Update(u) => Some(Update {
-                withdrawn: u.withdrawn.into_iter().map(text).collect(),
-                nlri: u.nlri.into_iter().map(text).collect(),
-                next_hop: u.next_hop,
-                as_path: u.as_path_string,
-            }),
-            _ => None,
+        .filter_map(|m| {
+            let time = stream.time_of(m.offset + m.bytes.len());
+            match decode::to_json(&m).body {
+                BodyJson::Update(u) => Some(Update {
+                    withdrawn: u.withdrawn.into_iter().map(text).collect(),
+                    nlri: u.nlri.into_iter().map(text).collect(),
+                    next_hop: u.next_hop,
+                    as_path: u.as_path_string,
+                    time,
+                }),
+                _ => None,
+            }
         })
         .collect()
 }
@@ -179,6 +185,28 @@ fn decode_updates(stream: &[u8]) -> Vec<Update> {
 /// A TCP connection seen from one side: (destination address, source
 /// port, destination port).
 type Connection = (Ipv4Addr, u16, u16);
+
+/// One direction of a TCP connection, reassembled.
+#[derive(Debug, Default)]
+struct Stream {
+    /// The next expected sequence number; `None` before the SYN, or after
+    /// a gap (the rest is not followed).
+    next: Option<u32>,
+    /// The payload in sequence order.
+    bytes: Vec<u8>,
+    /// (payload length after a segment, its capture time in seconds).
+    times: Vec<(usize, f64)>,
+}
+
+impl Stream {
+    /// When the byte before offset `end` was captured (NaN if never).
+    fn time_of(&self, end: usize) -> f64 {
+        self.times
+            .iter()
+            .find(|(e, _)| *e >= end)
+            .map_or(f64::NAN, |(_, t)| *t)
+    }
+}
 
 /// Reads `N` bytes at `at`.
 fn bytes<const N: usize>(data: &[u8], at: usize) -> Option<[u8; N]> {
@@ -192,20 +220,21 @@ fn bytes<const N: usize>(data: &[u8], at: usize) -> Option<[u8; N]> {
 /// the end of the file ends the read. A gap in a stream (a packet the
 /// capture missed) ends that stream, so what follows is never decoded out
 /// of place.
-fn tcp_streams(pcap: &[u8], from: Ipv4Addr) -> BTreeMap<Connection, Vec<u8>> {
-    // Per connection: the next expected sequence number (None: not
-    // following it) and the payload so far.
-    let mut streams: BTreeMap<Connection, (Option<u32>, Vec<u8>)> = BTreeMap::new();
+fn tcp_streams(pcap: &[u8], from: Ipv4Addr) -> BTreeMap<Connection, Stream> {
+    let mut streams: BTreeMap<Connection, Stream> = BTreeMap::new();
     let Some(magic) = bytes::<4>(pcap, 0) else {
-        return BTreeMap::new();
+        return streams;
     };
-    let little_endian = match u32::from_le_bytes(magic) {
-        0xA1B2_C3D4 | 0xA1B2_3C4D => true,
-        _ => match u32::from_be_bytes(magic) {
-            0xA1B2_C3D4 | 0xA1B2_3C4D => false,
-            _ => return BTreeMap::new(),
-        },
+    // The second magic number marks nanosecond timestamps.
+    let (little_endian, nanoseconds) = match (u32::from_le_bytes(magic), u32::from_be_bytes(magic))
+    {
+        (0xA1B2_C3D4, _) => (true, false),
+        (0xA1B2_3C4D, _) => (true, true),
+        (_, 0xA1B2_C3D4) => (false, false),
+        (_, 0xA1B2_3C4D) => (false, true),
+        _ => return streams,
     };
+    let fraction = if nanoseconds { 1e9 } else { 1e6 };
     let word = |at: usize| {
         bytes::<4>(pcap, at).map(|b| {
             if little_endian {
@@ -217,7 +246,7 @@ fn tcp_streams(pcap: &[u8], from: Ipv4Addr) -> BTreeMap<Connection, Vec<u8>> {
     };
     // LINKTYPE_ETHERNET only: what tcpdump writes for a veth.
     if word(20) != Some(1) {
-        return BTreeMap::new();
+        return streams;
     }
     let mut at = 24;
     while let Some(captured) = word(at + 8) {
@@ -231,21 +260,26 @@ fn tcp_streams(pcap: &[u8], from: Ipv4Addr) -> BTreeMap<Connection, Vec<u8>> {
         else {
             break;
         };
+        let time =
+            f64::from(word(at).unwrap_or(0)) + f64::from(word(at + 4).unwrap_or(0)) / fraction;
         at = start + captured;
         if let Some(segment) = tcp_segment(frame, from) {
             let entry = streams.entry(segment.key).or_default();
             if segment.syn {
-                *entry = (Some(segment.seq.wrapping_add(1)), Vec::new());
+                *entry = Stream {
+                    next: Some(segment.seq.wrapping_add(1)),
+                    ..Stream::default()
+                };
                 continue;
             }
-            let Some(next) = entry.0 else { continue };
+            let Some(next) = entry.next else { continue };
             // How far this segment starts before the next expected byte:
             // a retransmission repeats bytes we have.
             let behind = next.wrapping_sub(segment.seq);
             if behind > u32::MAX / 2 {
                 // Starts after the next expected byte: we missed data.
                 if !segment.payload.is_empty() {
-                    entry.0 = None;
+                    entry.next = None;
                 }
                 continue;
             }
@@ -253,14 +287,15 @@ fn tcp_streams(pcap: &[u8], from: Ipv4Addr) -> BTreeMap<Connection, Vec<u8>> {
                 .payload
                 .get(usize::try_from(behind).unwrap_or(usize::MAX)..)
                 .unwrap_or_default();
-            entry.1.extend_from_slice(fresh);
-            entry.0 = Some(next.wrapping_add(u32::try_from(fresh.len()).unwrap_or(0)));
+            if fresh.is_empty() {
+                continue;
+            }
+            entry.bytes.extend_from_slice(fresh);
+            entry.times.push((entry.bytes.len(), time));
+            entry.next = Some(next.wrapping_add(u32::try_from(fresh.len()).unwrap_or(0)));
         }
     }
     streams
-        .into_iter()
-        .map(|(key, (_, payload))| (key, payload))
-        .collect()
 }
 
 /// One TCP segment of interest.
@@ -351,9 +386,11 @@ mod tests {
         p.extend_from_slice(&[0; 8]);
         p.extend_from_slice(&65535u32.to_le_bytes());
         p.extend_from_slice(&1u32.to_le_bytes());
-        for f in frames {
+        for (n, f) in frames.iter().enumerate() {
             let len = u32::try_from(f.len()).unwrap();
-            p.extend_from_slice(&[0; 8]);
+            // Frame n at 100 + n seconds and n milliseconds.
+            p.extend_from_slice(&(100 + u32::try_from(n).unwrap()).to_le_bytes());
+            p.extend_from_slice(&(1000 * u32::try_from(n).unwrap()).to_le_bytes());
             p.extend_from_slice(&len.to_le_bytes());
             p.extend_from_slice(&len.to_le_bytes());
             p.extend_from_slice(f);
@@ -396,11 +433,14 @@ mod tests {
         ];
         let streams = tcp_streams(&pcap(&frames), NVA);
         let stream = &streams[&(RS, 40000, 179)];
-        assert_eq!(stream.len(), a.len() + b.len());
-        assert_eq!(&stream[..10], first);
-        assert_eq!(&stream[10..a.len()], second);
+        assert_eq!(stream.bytes.len(), a.len() + b.len());
+        assert_eq!(&stream.bytes[..10], first);
+        assert_eq!(&stream.bytes[10..a.len()], second);
         let updates = decode_updates(stream);
         assert_eq!(updates.len(), 2, "{updates:?}");
+        // Complete with the retransmission (frame 2), then frame 4.
+        assert!((updates[0].time - 102.002).abs() < 1e-9, "{updates:?}");
+        assert!((updates[1].time - 104.004).abs() < 1e-9, "{updates:?}");
         let vip: Prefix = "100.64.0.1/32".parse().unwrap();
         assert_eq!(
             updates[1].change_of(vip),
@@ -423,13 +463,13 @@ mod tests {
         ];
         let mut file = pcap(&frames);
         let streams = tcp_streams(&file, NVA);
-        assert_eq!(streams[&(RS, 40000, 179)], a);
+        assert_eq!(streams[&(RS, 40000, 179)].bytes, a);
         // A record header promising more than the file holds.
         file.extend_from_slice(&[0; 8]);
         file.extend_from_slice(&1000u32.to_le_bytes());
         file.extend_from_slice(&1000u32.to_le_bytes());
         file.extend_from_slice(&[1, 2, 3]);
-        assert_eq!(tcp_streams(&file, NVA)[&(RS, 40000, 179)], a);
+        assert_eq!(tcp_streams(&file, NVA)[&(RS, 40000, 179)].bytes, a);
         assert!(tcp_streams(&file[..10], NVA).is_empty());
         assert!(tcp_streams(b"not a pcap file at all, no", NVA).is_empty());
     }
@@ -441,6 +481,7 @@ mod tests {
             nlri: Vec::new(),
             next_hop: None,
             as_path: None,
+            time: 0.0,
         };
         assert_eq!(
             u.change_of("9.9.9.9/32".parse().unwrap()),
