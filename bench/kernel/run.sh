@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Kernel install benchmark, all in one run on this machine:
 #   floor  - a minimal batched netlink writer (1024 requests per sendmsg, every ACK checked)
+#   floornh- the same with routes on one kernel nexthop object, withdrawn by deleting it
 #   nvabgp - nvabgp's kernel module (src/kernel): N set() calls, then flush(); N withdrawals
 #   bird   - BIRD 2: a static protocol of N routes exported by a kernel protocol; timed from
 #            `birdc enable` until the kernel table holds N (and from `birdc disable` until 0)
@@ -20,7 +21,7 @@ N=${N:-1000000}
 RUNS=${RUNS:-1}
 LAT=${LAT:-1000}
 MAXWAIT=${MAXWAIT:-300}          # seconds, per measured phase
-IMPLS=${IMPLS:-"floor nvabgp bird"}
+IMPLS=${IMPLS:-"floor floornh nvabgp bird"}
 SKIP_BUILD=${SKIP_BUILD:-0}
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
@@ -92,6 +93,14 @@ build() {
 run_floor() {
   topo_up
   ip netns exec "$NS" "$BIN" floor "$N"
+}
+
+# The same writer with routes on a kernel nexthop object (as nvabgp and FRR install them),
+# withdrawn by deleting the object: the kernel's floor for that way of installing.
+run_floornh() {
+  topo_up
+  ip -n "$NS" nexthop add id 1 via 10.1.2.1 dev nva0
+  FLOOR_NHID=1 ip netns exec "$NS" "$BIN" floor "$N"
 }
 
 run_nvabgp() {
@@ -181,12 +190,14 @@ def med(impl, key):
 print()
 print("| | add N routes (s) | withdraw N (s) |")
 print("|---|---|---|")
-for impl in ("floor", "nvabgp", "bird"):
+for impl in ("floor", "floor-nhid", "nvabgp", "bird"):
     print(f"| {impl} | {med(impl, 'add_s'):.2f} | {med(impl, 'del_s'):.2f} |")
 f, n, b = (med(i, "add_s") for i in ("floor", "nvabgp", "bird"))
 fd, nd, bd = (med(i, "del_s") for i in ("floor", "nvabgp", "bird"))
 print(f"\nnvabgp vs BIRD: add {b / n:.2f}x faster, withdraw {bd / nd:.2f}x faster")
 print(f"nvabgp vs floor: add {n / f:.2f}x the floor, withdraw {nd / fd:.2f}x the floor")
+fh, fhd = med("floor-nhid", "add_s"), med("floor-nhid", "del_s")
+print(f"nvabgp vs floor-nhid: add {n / fh:.2f}x, withdraw {nd / fhd:.2f}x")
 for r in rows.get("nvabgp-latency", []):
     print(f"set() -> kernel: median {r['median_us']} us, p99 {r['p99_us']} us, max {r['max_us']} us (n={r['n']})")
 EOF

@@ -77,8 +77,7 @@ struct Target {
     /// The kernel nexthop object standing for the (single) gateway.
     nexthop: Option<u32>,
     /// What it was computed from, to recompute when the context changes.
-    peer: Option<IpAddr>,
-    next_hops: Arc<[IpAddr]>,
+    want: Desired,
 }
 
 impl Target {
@@ -99,10 +98,7 @@ impl Target {
     }
 
     fn desired(&self) -> Desired {
-        Desired {
-            peer: self.peer,
-            next_hops: Arc::clone(&self.next_hops),
-        }
+        self.want.clone()
     }
 }
 
@@ -176,9 +172,8 @@ struct NexthopObject {
 }
 
 struct LastDecision {
-    peer: Option<IpAddr>,
+    want: Desired,
     v4: bool,
-    next_hops: Arc<[IpAddr]>,
     result: Result<Arc<Target>, RefusalReason>,
 }
 
@@ -282,8 +277,7 @@ impl Installer {
                 // Pinned routes name their gateway: deleting one of our
                 // nexthop objects can never take them along.
                 nexthop: None,
-                peer: None,
-                next_hops: Arc::from(Vec::new()),
+                want: Desired::new(None, &[]),
             }));
         }
         for prefix in pinned {
@@ -597,10 +591,10 @@ impl Installer {
     }
 
     fn decide(&mut self, prefix: &Prefix, desired: &Desired) -> Decision {
-        if desired.next_hops.is_empty() {
+        if desired.next_hops().is_empty() {
             return Decision::Remove;
         }
-        let settings = self.settings(desired.peer);
+        let settings = self.settings(desired.peer());
         if !settings.install || !settings.filter.accepts(prefix) {
             return Decision::Remove;
         }
@@ -610,17 +604,13 @@ impl Installer {
         }
         let v4 = prefix.is_ipv4();
         let result = match &self.last {
-            Some(last)
-                if last.peer == desired.peer
-                    && last.v4 == v4
-                    && last.next_hops == desired.next_hops =>
-            {
+            Some(last) if last.v4 == v4 && (last.want.same(desired) || last.want == *desired) => {
                 last.result.clone()
             }
             _ => {
                 let result = self
                     .policy
-                    .gateways(v4, &desired.next_hops)
+                    .gateways(v4, desired.next_hops())
                     .map(|gateways| {
                         let nexthop = match gateways.as_slice() {
                             [one] => self.nexthop_for(*one),
@@ -631,14 +621,12 @@ impl Installer {
                             metric,
                             gateways,
                             nexthop,
-                            peer: desired.peer,
-                            next_hops: Arc::clone(&desired.next_hops),
+                            want: desired.clone(),
                         })
                     });
                 self.last = Some(LastDecision {
-                    peer: desired.peer,
+                    want: desired.clone(),
                     v4,
-                    next_hops: Arc::clone(&desired.next_hops),
                     result: result.clone(),
                 });
                 result
@@ -943,7 +931,7 @@ impl Installer {
         }
         let mut removing: HashMap<u32, Vec<Prefix>> = HashMap::new();
         for (prefix, desired) in batch.iter() {
-            if desired.next_hops.is_empty()
+            if desired.next_hops().is_empty()
                 && let Some(id) = self.installed.get(&prefix).and_then(|t| t.nexthop)
             {
                 removing.entry(id).or_default().push(prefix);
@@ -961,7 +949,7 @@ impl Installer {
                 .installed
                 .iter()
                 .filter(|(p, t)| {
-                    t.nexthop == Some(id) && batch.get(p).is_none_or(|d| !d.next_hops.is_empty())
+                    t.nexthop == Some(id) && batch.get(p).is_none_or(|d| !d.next_hops().is_empty())
                 })
                 .map(|(p, t)| (p, Arc::clone(t)))
                 .collect();
@@ -985,8 +973,7 @@ impl Installer {
                         metric: old.metric,
                         gateways: old.gateways.clone(),
                         nexthop: Some(fresh),
-                        peer: old.peer,
-                        next_hops: Arc::clone(&old.next_hops),
+                        want: old.want.clone(),
                     });
                     ops.push(Op {
                         prefix,

@@ -52,7 +52,7 @@ use tracing::warn;
 
 use crate::config::{Config, KernelConfig};
 pub use policy::RefusalReason;
-use queue::{Desired, Pending};
+use queue::Pending;
 
 /// Why the kernel module could not start.
 #[derive(Debug, thiserror::Error)]
@@ -308,8 +308,8 @@ impl KernelHandle {
             }
             // Only a sleeping installer needs the (system call) wake-up; a
             // busy one takes the change with its next round.
-            let next_hops = inner.pending.share(&next_hops);
-            inner.pending.set(prefix, Desired { peer, next_hops }) && inner.sleeping
+            let desired = inner.pending.share(peer, &next_hops);
+            inner.pending.set(prefix, desired) && inner.sleeping
         };
         if wake {
             self.shared.wake.notify_one();
@@ -330,8 +330,8 @@ impl KernelHandle {
             }
             let mut wake = false;
             for (prefix, peer, next_hops) in changes {
-                let next_hops = inner.pending.share(&next_hops);
-                wake |= inner.pending.set(prefix, Desired { peer, next_hops });
+                let desired = inner.pending.share(peer, &next_hops);
+                wake |= inner.pending.set(prefix, desired);
             }
             wake && inner.sleeping
         };

@@ -15,15 +15,45 @@ use bgp_proto::Prefix;
 
 use super::prefix_map::{PrefixMap, v4_key, v4_prefix};
 
-/// What BGP wants for a prefix.
+/// What BGP wants for a prefix: one pointer, shared by every prefix with
+/// the same wish (a full table from one peer has one), so a million
+/// waiting prefixes cost a million pointers, not a million next-hop lists.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Desired {
+pub struct Desired(Arc<Want>);
+
+/// The content of a [`Desired`].
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct Want {
     /// The peer of the best path (selects per-peer settings); `None` for
     /// the global settings.
-    pub peer: Option<IpAddr>,
-    /// BGP next hops of the multipath set; empty: no route. Shared: a
-    /// full table from one peer has one set, kept once.
-    pub next_hops: Arc<[IpAddr]>,
+    peer: Option<IpAddr>,
+    /// BGP next hops of the multipath set; empty: no route.
+    next_hops: Box<[IpAddr]>,
+}
+
+impl Desired {
+    /// A wish not shared with any other.
+    pub fn new(peer: Option<IpAddr>, next_hops: &[IpAddr]) -> Self {
+        Self(Arc::new(Want {
+            peer,
+            next_hops: next_hops.into(),
+        }))
+    }
+
+    /// The peer of the best path.
+    pub fn peer(&self) -> Option<IpAddr> {
+        self.0.peer
+    }
+
+    /// The BGP next hops; empty: no route.
+    pub fn next_hops(&self) -> &[IpAddr] {
+        &self.0.next_hops
+    }
+
+    /// True when both are the same shared value (a cheap first check).
+    pub fn same(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
 }
 
 /// Latest wanted state per dirty prefix, and the order they became dirty.
@@ -37,18 +67,18 @@ pub struct Pending {
     pub set_calls: u64,
     /// Calls that replaced a state not yet taken by the installer.
     pub coalesced: u64,
-    /// The next-hop set of the last call, reused while calls repeat it.
-    last_next_hops: Option<Arc<[IpAddr]>>,
+    /// The wish of the last call, reused while calls repeat it.
+    last: Option<Desired>,
 }
 
 impl Pending {
-    /// The shared form of `next_hops` (the previous call's when equal).
-    pub fn share(&mut self, next_hops: &[IpAddr]) -> Arc<[IpAddr]> {
-        match &self.last_next_hops {
-            Some(last) if **last == *next_hops => Arc::clone(last),
+    /// The shared form of a wish (the previous call's when equal).
+    pub fn share(&mut self, peer: Option<IpAddr>, next_hops: &[IpAddr]) -> Desired {
+        match &self.last {
+            Some(last) if last.peer() == peer && last.next_hops() == next_hops => last.clone(),
             _ => {
-                let shared: Arc<[IpAddr]> = Arc::from(next_hops);
-                self.last_next_hops = Some(Arc::clone(&shared));
+                let shared = Desired::new(peer, next_hops);
+                self.last = Some(shared.clone());
                 shared
             }
         }
@@ -147,10 +177,7 @@ mod tests {
     use super::*;
 
     fn d(next_hop: &str) -> Desired {
-        Desired {
-            peer: None,
-            next_hops: Arc::from(vec![next_hop.parse().unwrap()]),
-        }
+        Desired::new(None, &[next_hop.parse().unwrap()])
     }
 
     #[test]

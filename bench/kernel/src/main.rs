@@ -3,7 +3,10 @@
 //!
 //! ```text
 //! kernel-bench floor N      minimal batched netlink writer: N /24s added, then deleted
-//! kernel-bench nvabgp N     nvabgp's kernel module: N set() calls, flush; N withdrawals, flush
+//!                           (FLOOR_NHID=1: routes name nexthop object 1, made beforehand,
+//!                           and are removed by deleting it)
+//! kernel-bench nvabgp N     nvabgp's kernel module: N routes handed over 1000 per set_many()
+//!                           call (one UPDATE's worth), flush; then N withdrawals likewise
 //! kernel-bench latency K    K single routes: set() -> RTM_NEWROUTE seen on a monitor socket
 //! ```
 //!
@@ -29,6 +32,8 @@ const RTA_DST: u16 = 1;
 const RTA_GATEWAY: u16 = 5;
 const RTA_PRIORITY: u16 = 6;
 const RTA_TABLE: u16 = 15;
+/// Prefixes per set_many() call: about one UPDATE's worth.
+const PER_UPDATE: u32 = 1000;
 /// Protocol of the floor writer's routes (nvabgp's is 200).
 const FLOOR_PROTOCOL: u8 = 199;
 
@@ -120,7 +125,11 @@ fn route_message(out: &mut Vec<u8>, add: bool, destination: u32, sequence: u32) 
     out.extend_from_slice(&0u32.to_ne_bytes());
     attribute(out, RTA_DST, &destination.to_be_bytes());
     if add {
-        attribute(out, RTA_GATEWAY, &[10, 1, 2, 1]);
+        match std::env::var("FLOOR_NHID").ok().and_then(|v| v.parse::<u32>().ok()) {
+            // RTA_NH_ID: a shared kernel nexthop object
+            Some(id) => attribute(out, 30, &id.to_ne_bytes()),
+            None => attribute(out, RTA_GATEWAY, &[10, 1, 2, 1]),
+        }
     }
     attribute(out, RTA_PRIORITY, &20u32.to_ne_bytes());
     attribute(out, RTA_TABLE, &254u32.to_ne_bytes());
@@ -170,9 +179,22 @@ fn floor(n: u32) {
     let mut raw = Raw::open(0);
     let batch = 1024;
     let add = floor_pass(&mut raw, n, true, batch);
-    let delete = floor_pass(&mut raw, n, false, batch);
+    let delete = if std::env::var("FLOOR_NHID").is_ok() {
+        // Deleting the nexthop object removes every route using it.
+        let start = Instant::now();
+        let status = std::process::Command::new("ip").args(["nexthop", "del", "id", "1"]).status().unwrap();
+        assert!(status.success());
+        start.elapsed()
+    } else {
+        floor_pass(&mut raw, n, false, batch)
+    };
+    let name = if std::env::var("FLOOR_NHID").is_ok() {
+        "floor-nhid"
+    } else {
+        "floor"
+    };
     println!(
-        "impl=floor n={n} add_s={:.3} del_s={:.3}",
+        "impl={name} n={n} add_s={:.3} del_s={:.3}",
         add.as_secs_f64(),
         delete.as_secs_f64()
     );
@@ -197,9 +219,12 @@ async fn nvabgp(n: u32) {
     let (cfg, ctx) = config();
     let k = kernel::start(&cfg, ctx).await.expect("kernel module start");
     let next_hop = IpAddr::from([10, 1, 1, 4]);
+    // As the daemon hands them over: one call per UPDATE of about a
+    // thousand prefixes (a full table of /24s packs that many per message).
     let start = Instant::now();
-    for i in 0..n {
-        k.set(Prefix::V4(prefix(i), 24), vec![next_hop]);
+    for first in (0..n).step_by(PER_UPDATE as usize) {
+        let last = (first + PER_UPDATE).min(n);
+        k.set_many((first..last).map(|i| (Prefix::V4(prefix(i), 24), None, vec![next_hop])));
     }
     let set = start.elapsed();
     k.flush().await;
@@ -208,8 +233,9 @@ async fn nvabgp(n: u32) {
     assert_eq!(stats.installed, n as usize, "{stats:?}");
     assert_eq!(stats.errors, 0);
     let start = Instant::now();
-    for i in 0..n {
-        k.set(Prefix::V4(prefix(i), 24), vec![]);
+    for first in (0..n).step_by(PER_UPDATE as usize) {
+        let last = (first + PER_UPDATE).min(n);
+        k.set_many((first..last).map(|i| (Prefix::V4(prefix(i), 24), None, vec![])));
     }
     k.flush().await;
     let delete = start.elapsed();
