@@ -49,7 +49,7 @@ use super::daemons::{
     RouteServers, Timers,
 };
 use super::process::{POLL_INTERVAL, RuntimeDir};
-use super::topology::VR_NVA_INTERFACE;
+use super::topology::{VR_NVA_INTERFACE, list_namespaces};
 use super::{Node, Topology, TopologyOptions, require_implementation, require_root};
 use crate::config::KERNEL_PROTOCOL;
 use acts::{act_established, act_failures};
@@ -278,10 +278,22 @@ pub fn run(args: &LabArgs) -> anyhow::Result<ExitCode> {
         drop(lab);
     }
     if !namespaces.is_empty() {
-        println!(
-            "   cleaned up: namespaces {} removed",
-            namespaces.join(", ")
-        );
+        let left: Vec<String> = list_namespaces()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|n| namespaces.contains(n))
+            .collect();
+        if left.is_empty() {
+            println!(
+                "   cleaned up: namespaces {} removed",
+                namespaces.join(", ")
+            );
+        } else {
+            eprintln!(
+                "nvabgp lab: could not remove {} (the next lab run removes them)",
+                left.join(", ")
+            );
+        }
     }
     if let Some(code) = outcome {
         return Ok(code);
