@@ -183,6 +183,12 @@ async fn daemon(local: &str, peer: &str, peer_port: u16, extra: &str) -> Daemon 
         [[route]]
         prefix = "0.0.0.0/0"
         communities = ["65001:10"]
+        # The daemon runs in the test's own network namespace: hands off
+        # its routing table.
+        [kernel]
+        install = false
+        pin = "none"
+        pin_default = false
         "#,
         socket.display()
     );

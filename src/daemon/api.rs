@@ -269,6 +269,7 @@ impl Daemon {
             Some(_) => Change::Replaced,
         };
         self.local_routes.insert(prefix, LocalRoute { route });
+        self.originated_changed();
         let peers = if change == Change::Unchanged || self.drain == Some(DrainMode::Withdraw) {
             0
         } else {
@@ -288,6 +289,7 @@ impl Daemon {
                 "{prefix} is not originated here (see `nvabgp routes --adj-out --peer P`)"
             )));
         }
+        self.originated_changed();
         let peers = self.sync_prefixes_all(&[prefix]).await;
         Ok(Withdrawn { prefix, peers })
     }

@@ -105,6 +105,8 @@ pub struct Daemon {
     health_managed: std::collections::HashSet<Prefix>,
     /// The health-check engine, once started.
     origin: Option<crate::origin::OriginHandle>,
+    /// The kernel FIB, when the configuration wants one.
+    kernel: Option<crate::kernel::KernelHandle>,
 }
 
 /// Runs the agent until `shutdown` completes.
@@ -115,6 +117,18 @@ pub async fn run(
     let (events_tx, mut events) = mpsc::channel::<PeerEvent>(1024);
     let mut d = Daemon::new(config.clone(), &events_tx);
     drop(events_tx);
+    // Pinned routes go in before any session starts (the recursive next hop
+    // and default-route traps are closed before BGP can open them).
+    if kernel_wanted(&config.kernel) {
+        let k = crate::kernel::start(
+            &config.kernel,
+            crate::kernel::KernelContext::from_config(&config),
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("kernel routes: {e}"))?;
+        d.rib.track_changes(true);
+        d.kernel = Some(k);
+    }
     let listener = match config.listen {
         Some(addr) => {
             let l = transport::listen(addr).map_err(|e| {
@@ -191,7 +205,20 @@ pub async fn run(
             _ => break,
         }
     }
+    if let Some(k) = d.kernel.take() {
+        info!("removing learned routes from the kernel");
+        k.shutdown(config.kernel.remove_pinned_on_stop).await;
+    }
     Ok(())
+}
+
+/// True when the configuration asks for anything in the kernel: pinned
+/// routes or learned routes (globally or for some peer).
+fn kernel_wanted(k: &crate::config::KernelConfig) -> bool {
+    k.learned.install
+        || k.pin_default
+        || k.pin != crate::config::PinMode::None
+        || k.peers.iter().any(|p| p.learned.install)
 }
 
 async fn sleep_until(d: Option<Instant>) {
@@ -272,6 +299,7 @@ impl Daemon {
             drain: None,
             health_managed,
             origin: None,
+            kernel: None,
         }
     }
 
@@ -341,6 +369,7 @@ impl Daemon {
                 self.local_routes.remove(&prefix);
             }
         }
+        self.originated_changed();
         self.sync_prefixes_all(&[prefix]).await;
     }
 
@@ -767,6 +796,7 @@ impl Daemon {
         if changed.is_empty() {
             return;
         }
+        self.mirror_to_kernel(&changed);
         let ids: Vec<PeerId> = self
             .peers
             .iter()
@@ -775,6 +805,35 @@ impl Daemon {
             .collect();
         for id in ids {
             self.sync_peer_prefixes(id, Some(&changed), false).await;
+        }
+    }
+}
+
+impl Daemon {
+    /// Passes Loc-RIB changes to the kernel: each prefix's ECMP set of BGP
+    /// next hops (empty: removed) and the peer of its best path, whose
+    /// per-peer install settings apply. Never blocks.
+    fn mirror_to_kernel(&self, changed: &[Prefix]) {
+        let Some(k) = &self.kernel else {
+            return;
+        };
+        k.set_many(changed.iter().map(|p| match self.rib.get(p) {
+            Some(e) => {
+                let paths = &e.dest.paths()[..usize::from(e.multipath)];
+                let mut hops: Vec<IpAddr> = paths.iter().map(|p| p.attrs.next_hop).collect();
+                hops.dedup();
+                let peer = self.rib.peer_info(e.dest.best().peer).map(|i| i.address);
+                (*p, peer, hops)
+            }
+            None => (*p, None, Vec::new()),
+        }));
+    }
+
+    /// Tells the kernel module which prefixes we originate now (a learned
+    /// copy of one is never installed).
+    pub(super) fn originated_changed(&self) {
+        if let Some(k) = &self.kernel {
+            k.set_originated(self.local_routes.keys().copied().collect());
         }
     }
 }
