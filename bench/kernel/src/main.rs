@@ -52,7 +52,11 @@ impl Raw {
         // SAFETY: plain socket calls with valid arguments; the fd is owned
         // by the struct and closed in Drop.
         unsafe {
-            let fd = libc::socket(libc::AF_NETLINK, libc::SOCK_RAW | libc::SOCK_CLOEXEC, libc::NETLINK_ROUTE);
+            let fd = libc::socket(
+                libc::AF_NETLINK,
+                libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+                libc::NETLINK_ROUTE,
+            );
             assert!(fd >= 0, "socket: {}", std::io::Error::last_os_error());
             let mut address: libc::sockaddr_nl = std::mem::zeroed();
             address.nl_family = libc::AF_NETLINK as u16;
@@ -81,13 +85,25 @@ impl Raw {
     fn send(&self, data: &[u8]) {
         // SAFETY: data is a valid buffer of its length.
         let n = unsafe { libc::send(self.fd, data.as_ptr().cast(), data.len(), 0) };
-        assert_eq!(n as usize, data.len(), "send: {}", std::io::Error::last_os_error());
+        assert_eq!(
+            n as usize,
+            data.len(),
+            "send: {}",
+            std::io::Error::last_os_error()
+        );
     }
 
     /// One datagram.
     fn recv(&mut self) -> &[u8] {
         // SAFETY: the buffer is valid for its length.
-        let n = unsafe { libc::recv(self.fd, self.buffer.as_mut_ptr().cast(), self.buffer.len(), 0) };
+        let n = unsafe {
+            libc::recv(
+                self.fd,
+                self.buffer.as_mut_ptr().cast(),
+                self.buffer.len(),
+                0,
+            )
+        };
         assert!(n >= 0, "recv: {}", std::io::Error::last_os_error());
         &self.buffer[..n as usize]
     }
@@ -110,7 +126,10 @@ fn attribute(out: &mut Vec<u8>, kind: u16, value: &[u8]) {
 fn route_message(out: &mut Vec<u8>, add: bool, destination: u32, sequence: u32) {
     let start = out.len();
     let (kind, flags) = if add {
-        (RTM_NEWROUTE, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL)
+        (
+            RTM_NEWROUTE,
+            NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
+        )
     } else {
         (RTM_DELROUTE, NLM_F_REQUEST | NLM_F_ACK)
     };
@@ -125,7 +144,10 @@ fn route_message(out: &mut Vec<u8>, add: bool, destination: u32, sequence: u32) 
     out.extend_from_slice(&0u32.to_ne_bytes());
     attribute(out, RTA_DST, &destination.to_be_bytes());
     if add {
-        match std::env::var("FLOOR_NHID").ok().and_then(|v| v.parse::<u32>().ok()) {
+        match std::env::var("FLOOR_NHID")
+            .ok()
+            .and_then(|v| v.parse::<u32>().ok())
+        {
             // RTA_NH_ID: a shared kernel nexthop object
             Some(id) => attribute(out, 30, &id.to_ne_bytes()),
             None => attribute(out, RTA_GATEWAY, &[10, 1, 2, 1]),
@@ -182,7 +204,10 @@ fn floor(n: u32) {
     let delete = if std::env::var("FLOOR_NHID").is_ok() {
         // Deleting the nexthop object removes every route using it.
         let start = Instant::now();
-        let status = std::process::Command::new("ip").args(["nexthop", "del", "id", "1"]).status().unwrap();
+        let status = std::process::Command::new("ip")
+            .args(["nexthop", "del", "id", "1"])
+            .status()
+            .unwrap();
         assert!(status.success());
         start.elapsed()
     } else {
@@ -265,8 +290,14 @@ fn wait_new_route(monitor: &mut Raw, destination: u32) -> Instant {
                 let message = &data[at + 16..at + length];
                 let mut attribute_at = 12;
                 while attribute_at + 4 <= message.len() {
-                    let len = u16::from_ne_bytes(message[attribute_at..attribute_at + 2].try_into().unwrap()) as usize;
-                    let kind = u16::from_ne_bytes(message[attribute_at + 2..attribute_at + 4].try_into().unwrap());
+                    let len = u16::from_ne_bytes(
+                        message[attribute_at..attribute_at + 2].try_into().unwrap(),
+                    ) as usize;
+                    let kind = u16::from_ne_bytes(
+                        message[attribute_at + 2..attribute_at + 4]
+                            .try_into()
+                            .unwrap(),
+                    );
                     if len < 4 {
                         break;
                     }
@@ -320,7 +351,10 @@ async fn latency(samples: u32) {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let n: u32 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(1_000_000);
+    let n: u32 = args
+        .get(2)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1_000_000);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
