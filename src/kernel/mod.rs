@@ -2,18 +2,20 @@
 //! routes mirrored into the kernel without ever slowing BGP down.
 //!
 //! ```text
-//!  daemon ── set(prefix, next hops) ──► Pending (map + FIFO, coalescing)
-//!    (never blocks: a map insert                 │ wake (condvar)
-//!     under a short lock)                        ▼
-//!                                        installer thread ── batched RTM_NEWROUTE/DELROUTE,
-//!                                          policy (traps)      every ACK checked ──► kernel
-//!                                                ▲
-//!  monitor task (tokio) ── deleted pinned/learned route, foreign route at our key,
-//!    RTNLGRP_IPV4/IPV6_ROUTE, _IFADDR      address change, overrun ──┘
+//!  daemon ── set / set_many ──► Pending (map + FIFO, coalescing; bounded by the
+//!    (never blocks: map inserts      │     number of distinct prefixes)
+//!     under a short lock)            │ wake (condvar, only when the installer sleeps)
+//!                                    ▼ whole queue taken in O(1)
+//!                            installer thread ── policy (the Azure traps), then batched
+//!                                    ▲           RTM_NEWROUTE / RTM_DELROUTE / nexthop
+//!                                    │           requests, every ACK checked ──► kernel
+//!  monitor task (tokio) ── our route or nexthop object deleted by someone, a foreign
+//!    RTNLGRP_*_ROUTE, _IFADDR,  route at one of our keys, an address change, overrun
+//!    _NEXTHOP; BPF drops our own
 //! ```
 //!
 //! Every route we write carries our own `rtm_protocol`
-//! ([`crate::config::KERNEL_PROTOCOL`], named `nvabgp` by
+//! ([`crate::config::KERNEL_PROTOCOL`], 200, named `nvabgp` by
 //! `packaging/rt_protos.d/nvabgp.conf`), goes to the configured table, and
 //! is deleted only with that protocol named in the request, so the kernel
 //! itself refuses to delete a route we did not write. `NLM_F_REPLACE`
@@ -21,19 +23,35 @@
 //! once we know the route there is ours: the first write of a key is
 //! `NLM_F_EXCL`, and an `EEXIST` answer means a foreign route holds it (the
 //! route is refused and counted, the foreign route left alone). The monitor
-//! tracks foreign routes appearing at our keys later.
+//! tracks foreign routes appearing at our keys later. Our default metric
+//! (20) is neither the 0 of hand-made routes nor DHCP's 100, so on an Azure
+//! VM the case does not arise by default.
+//!
+//! Learned routes with one gateway name a kernel nexthop object of ours
+//! (one per gateway, as FRR's zebra installs), so the kernel checks the
+//! gateway once, not per route, and a mass withdrawal (a peer gone, a table
+//! withdrawn) is one `RTM_DELNEXTHOP`: the routes that stay are first moved
+//! to a fresh object, each replaced in place. Pinned routes name their
+//! gateway, so no nexthop deletion can take them. Kernels without nexthop
+//! objects (before 5.3) get gateways in every route.
 //!
 //! The installer is an OS thread, not a tokio task: the kernel does the
-//! work of a netlink request inside `sendmsg`, tens of milliseconds for a
-//! batch of a thousand routes, which would stall a runtime worker on a
-//! two-core VM.
+//! work of a netlink request inside `sendmsg`, milliseconds for a batch of
+//! a thousand routes, which would stall a runtime worker on a two-core VM.
 //!
 //! Start-up ([`start`]) runs before any session: it reads this machine's
-//! addresses, finds the virtual router, removes stale routes of our protocol
-//! left by a crash (keeping, and then replacing in place, those that are
-//! pinned again, so the default route never disappears), and installs the
-//! pinned routes. [`KernelHandle::shutdown`] removes learned routes; pinned
-//! routes stay unless asked, so the VM stays reachable.
+//! addresses, finds the virtual router, removes stale routes and nexthop
+//! objects of our protocol left by a crash (keeping, and then replacing in
+//! place, the routes that are pinned again, so the default route never
+//! disappears), and installs the pinned routes. [`KernelHandle::shutdown`]
+//! removes learned routes; pinned routes stay unless asked, so the VM stays
+//! reachable.
+//!
+//! Wiring (daemon): `let k = kernel::start(&config.kernel,
+//! KernelContext::from_config(&config)).await?;` before the sessions start;
+//! on each Loc-RIB change `k.set_from(prefix, Some(best_path_peer), ecmp_next_hops)`
+//! (or `set_many` per UPDATE); `k.set_originated(..)` when our own routes
+//! change; on SIGTERM `k.shutdown(config.kernel.remove_pinned_on_stop).await`.
 
 mod installer;
 mod monitor;

@@ -710,7 +710,7 @@ impl RouteSocket {
 
 /// A socket subscribed to route and address changes (IPv4 and IPv6), which
 /// never receives the notifications caused by the socket with port id
-/// `ignore_port` (see [`drop_port_filter`]).
+/// `ignore_port` (a BPF filter, see `drop_port_filter`).
 pub fn open_monitor(ignore_port: u32) -> io::Result<Socket> {
     // Big: a full-table change by another daemon must not overrun it often.
     let (socket, _) = open(32 << 20)?;
