@@ -875,3 +875,73 @@ fn a_mass_withdrawal_deletes_one_nexthop_object_and_keeps_the_rest() {
         );
     });
 }
+
+#[test]
+fn a_foreign_route_over_ours_is_left_alone_and_ipv6_next_hops_on_link_work() {
+    if !can_run() {
+        return;
+    }
+    let lab = Arc::new(Lab::new());
+    lab.ip(&[
+        "-6",
+        "addr",
+        "add",
+        "2001:db8:1::4/64",
+        "dev",
+        "nva0",
+        "nodad",
+    ]);
+    let l = Arc::clone(&lab);
+    in_netns(&lab.ns.clone(), move || async move {
+        let lab = l;
+        let k = kernel::start(&KernelConfig::default(), context())
+            .await
+            .unwrap();
+        k.set(p("192.0.2.0/24"), vec![a("10.1.1.4")]);
+        k.set(p("2001:db8:9::/48"), vec![a("2001:db8:1::7")]);
+        // Off our subnets, and Azure has no IPv6 virtual router for us.
+        k.set(p("2001:db8:8::/48"), vec![a("2001:db8:2::7")]);
+        k.flush().await;
+        assert_eq!(
+            lab.ours("main", "2001:db8:9::/48").unwrap().gateways,
+            vec!["2001:db8:1::7"]
+        );
+        assert!(lab.ours("main", "2001:db8:8::/48").is_none());
+        assert_eq!(k.stats().refused(RefusalReason::NoGateway), 1);
+
+        // An operator replaces our route with their own at the same key.
+        lab.ip(&[
+            "route",
+            "replace",
+            "192.0.2.0/24",
+            "via",
+            "10.1.2.50",
+            "proto",
+            "static",
+            "metric",
+            "20",
+        ]);
+        wait_for("the monitor to see the foreign route", || {
+            k.stats().refused(RefusalReason::ForeignRoute) == 1
+        })
+        .await;
+        // Our next change for that prefix is refused, theirs stays.
+        k.set(p("192.0.2.0/24"), vec![a("10.1.2.7")]);
+        k.flush().await;
+        let theirs = lab.find("main", "192.0.2.0/24");
+        assert_eq!(theirs.len(), 1, "{theirs:?}");
+        assert_eq!(
+            (theirs[0].protocol.as_str(), theirs[0].gateways.clone()),
+            ("static", vec!["10.1.2.50".to_string()])
+        );
+        k.shutdown(false).await;
+        let theirs = lab.find("main", "192.0.2.0/24");
+        assert_eq!(
+            theirs.len(),
+            1,
+            "shutdown leaves the foreign route: {theirs:?}"
+        );
+        assert_eq!(theirs[0].protocol, "static");
+        assert!(lab.ours("main", "2001:db8:9::/48").is_none());
+    });
+}
