@@ -2,7 +2,7 @@
 # The main job, from a fresh Debian machine: nvabgp peering with two Azure
 # Route Server stand-ins in a namespace lab, advertising a static, an
 # anycast and a next-hop-ip route, failing over on health checks, narrated
-# (`nvabgp lab`, about 20 s). Installs what it needs, builds the release
+# (`nvabgp lab`, about 15 s). Installs what it needs, builds the release
 # binary, runs the demo; everything it creates is removed at the end, also
 # on Ctrl-C.
 #

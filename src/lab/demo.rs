@@ -11,8 +11,8 @@
 //!    (printed): a static default route, an anycast route gated by a TCP
 //!    check, a next-hop-ip VIP with the two web servers as candidates.
 //! 3. What it did: sessions, learned routes (ECMP over both instances),
-//!    what each Route Server received (its own view), health, kernel
-//!    routes.
+//!    what each Route Server received (its own view), health, the routes
+//!    it wrote into the NVA's kernel and those its trap policy kept out.
 //! 4. Failures: the active web server stops (the VIP's next hop moves in
 //!    one UPDATE, shown on the wire), the anycast service stops (the route
 //!    is withdrawn); both come back.
@@ -484,12 +484,26 @@ fn summary(lab: &Lab, narrator: &Narrator, findings: &Findings) {
             seconds(since_failover)
         );
     }
-    let kernel = match findings.kernel {
-        Some(true) => "learned routes installed (ip route show proto 200)".to_string(),
-        Some(false) => "NOT SHOWN: this build does not install learned routes yet".to_string(),
-        None => "not reached".to_string(),
-    };
-    let _ = writeln!(s, "kernel      {kernel}");
+    match &findings.kernel {
+        Some(k) => {
+            let installed: Vec<String> = k.installed.iter().map(ToString::to_string).collect();
+            let _ = write!(
+                s,
+                "kernel      pinned {}; learned {} installed",
+                k.pinned.join(", "),
+                if installed.is_empty() {
+                    "none".to_string()
+                } else {
+                    installed.join(", ")
+                }
+            );
+            for (prefix, reason) in &k.refused {
+                let _ = write!(s, "; {prefix} kept out ({reason})");
+            }
+            s.push('\n');
+        }
+        None => s.push_str("kernel      NOT SHOWN: no learned route installed by this build\n"),
+    }
     narrator.say(&s);
 }
 

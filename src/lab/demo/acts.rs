@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use bgp_proto::Prefix;
 
-use super::lab::{Findings, Lab, Service};
+use super::lab::{Findings, KernelFindings, Lab, Service};
 use super::narration::{Interrupted, Narrator, seconds, wait};
 use super::wire::{self, Change};
 use super::{
@@ -91,39 +91,107 @@ pub(super) fn act_established(
     ));
     narrator.shell("nvabgp health", &lab.cli(&["health"])?);
 
-    // KERNEL: shown when the daemon installs learned routes. Until the
-    // [kernel] section is wired into the daemon, there is nothing to show
-    // and the demo says so rather than faking it.
-    let learned_in_kernel = |text: &str| {
-        vnets
-            .iter()
-            .all(|p| text.lines().any(|l| l.starts_with(&p.to_string())))
-    };
-    let kernel = wait("learned routes in the kernel", KERNEL_WAIT, || {
+    show_kernel(lab, narrator, findings, &vnets)
+}
+
+/// What the kernel holds, read back from the NVA's namespace: the pinned
+/// routes and the learned ones the trap policy let through, and what that
+/// policy kept out (from the agent's log: the control API does not report
+/// it). A build that installs nothing gets a clearly marked note instead.
+fn show_kernel(
+    lab: &Lab,
+    narrator: &Narrator,
+    findings: &mut Findings,
+    vnets: &[Prefix],
+) -> anyhow::Result<()> {
+    let first_word = |line: &str| line.split_whitespace().next().map(str::to_string);
+    // Settled once every learned prefix is either installed or refused.
+    let settled = wait("learned routes in the kernel", KERNEL_WAIT, || {
         let text = lab.kernel_routes()?;
-        Ok(learned_in_kernel(&text).then_some(text))
+        let refused = lab.kernel_refusals();
+        let installed: Vec<Prefix> = vnets
+            .iter()
+            .filter(|p| text.lines().any(|l| first_word(l) == Some(p.to_string())))
+            .copied()
+            .collect();
+        let accounted = vnets
+            .iter()
+            .all(|p| installed.contains(p) || refused.iter().any(|(r, _)| *r == p.to_string()));
+        Ok(accounted.then_some((text, installed, refused)))
     });
     let command =
         format!("ip route show proto {KERNEL_PROTOCOL}      # {KERNEL_PROTOCOL} = nvabgp");
-    match kernel {
-        Ok(text) => {
-            narrator.say("\nInstalled in the NVA's kernel (learned routes and the pinned ones):");
-            narrator.shell(&command, &text);
-            findings.kernel = Some(true);
-        }
+    let (text, installed, refused) = match settled {
+        Ok(found) => found,
         Err(e) if e.is::<Interrupted>() => return Err(e),
         Err(_) => {
+            // KERNEL: a build whose daemon installs no route (the [kernel]
+            // section parsed, the installer not started) lands here.
             narrator.say(&format!(
-                "\n[kernel] NOT SHOWN: after {}, the NVA's kernel holds no route of protocol {KERNEL_PROTOCOL} (nvabgp).\n\
-                 This build of the daemon does not install learned routes yet: the [kernel] section is\n\
-                 parsed and validated, the installer exists (src/kernel), the daemon does not start it yet.",
+                "\n[kernel] NOT SHOWN: after {}, the NVA's kernel holds none of the learned routes, and\n\
+                 nvabgp logged no reason: this build does not install learned routes.",
                 seconds(KERNEL_WAIT)
             ));
             narrator.shell(&command, &lab.kernel_routes().unwrap_or_default());
-            findings.kernel = Some(false);
+            return Ok(());
+        }
+    };
+    let pinned: Vec<String> = text
+        .lines()
+        .filter_map(first_word)
+        .filter(|w| !vnets.iter().any(|p| p.to_string() == *w))
+        .collect();
+    let gateway = lab.topology.options().nva_gateway;
+    narrator.say("\nIn the NVA's kernel, written by nvabgp:");
+    narrator.shell(&command, &text);
+    narrator.say(&format!(
+        "pinned via the virtual router {gateway} before any session: {}\n\
+         learned, via the virtual router (Azure's Route Server next hops are never on-link): {}",
+        list(&pinned),
+        list(
+            &installed
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+        ),
+    ));
+    if !refused.is_empty() {
+        narrator.say("kept out on purpose (nvabgp's log):");
+        for (prefix, reason) in &refused {
+            narrator.say(&format!(
+                "  {prefix}  {reason}: {}",
+                refusal_meaning(reason)
+            ));
         }
     }
+    findings.kernel = Some(KernelFindings {
+        pinned,
+        installed,
+        refused,
+    });
     Ok(())
+}
+
+/// `a, b`, or `none`.
+fn list(items: &[String]) -> String {
+    if items.is_empty() {
+        "none".to_string()
+    } else {
+        items.join(", ")
+    }
+}
+
+/// What the kernel policy's refusal reasons (`crate::kernel::RefusalReason`)
+/// protect against, for people.
+fn refusal_meaning(reason: &str) -> &'static str {
+    match reason {
+        "covers-pinned" => "it covers the pinned Route Server subnet (the recursive next hop trap)",
+        "covers-peer" => "it covers a peer's address (the recursive next hop trap)",
+        "default-pinned" => "our own default route is pinned (the default-route loop)",
+        "covers-metadata" => "it covers Azure's metadata or platform address",
+        "originated" => "we originate it ourselves",
+        _ => "see the log",
+    }
 }
 
 /// How many UPDATEs per Route Server touched `prefix` so far on the wire.

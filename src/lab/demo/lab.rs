@@ -216,6 +216,29 @@ impl Lab {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
+    /// The learned prefixes the kernel policy kept out, with the reason
+    /// (`prefix=` and `reason=` of the agent's log lines), once each.
+    pub(super) fn kernel_refusals(&self) -> Vec<(String, String)> {
+        let log = std::fs::read(self.log()).unwrap_or_default();
+        let mut out: Vec<(String, String)> = Vec::new();
+        for line in String::from_utf8_lossy(&log).lines() {
+            if !line.contains("kept out of the kernel") {
+                continue;
+            }
+            let field = |key: &str| {
+                line.split_whitespace()
+                    .find_map(|w| w.strip_prefix(key))
+                    .map(str::to_string)
+            };
+            if let (Some(prefix), Some(reason)) = (field("prefix="), field("reason=")) {
+                if !out.iter().any(|(p, _)| *p == prefix) {
+                    out.push((prefix, reason));
+                }
+            }
+        }
+        out
+    }
+
     /// Logs for a failure message.
     pub(super) fn diagnostics(&self) -> String {
         let mut out = format!(
@@ -259,6 +282,17 @@ impl Lab {
     }
 }
 
+/// What the NVA's kernel showed.
+#[derive(Debug, Default)]
+pub(super) struct KernelFindings {
+    /// Our routes that are not learned prefixes: the pinned ones.
+    pub(super) pinned: Vec<String>,
+    /// Learned prefixes installed.
+    pub(super) installed: Vec<Prefix>,
+    /// Learned prefixes kept out, with the reason.
+    pub(super) refused: Vec<(String, String)>,
+}
+
 /// What the summary reports.
 #[derive(Debug, Default)]
 pub(super) struct Findings {
@@ -268,7 +302,9 @@ pub(super) struct Findings {
     pub(super) anycast_up: Option<Duration>,
     /// Since web-1 returned, since the failover.
     pub(super) preempt: Option<(Duration, Duration)>,
-    pub(super) kernel: Option<bool>,
+    /// What the kernel showed; `None` when it held none of the learned
+    /// routes (a build that does not install them) or was not reached.
+    pub(super) kernel: Option<KernelFindings>,
     /// Expectations the run did not meet (the demo then exits 1).
     pub(super) problems: Vec<String>,
 }
