@@ -445,43 +445,43 @@ fn pinned_and_learned_routes_traps_restore_and_shutdown() {
         // route never deleted (watched with `ip monitor`).
         let monitor = Monitor::start(&lab.ns);
         // Make sure the monitor is subscribed before the flips: a marker
-        // route, added again until the monitor shows it (bounded).
-        let mut subscribed = false;
-        for _ in 0..100 {
+        // route per attempt (re-adding the same one would be a
+        // silent no-op), until the monitor shows one (bounded).
+        let mut marker = None;
+        for i in 1..=100 {
+            let dst = format!("198.19.0.{i}");
             lab.ip(&[
                 "route",
-                "replace",
-                "198.19.0.1/32",
+                "add",
+                &format!("{dst}/32"),
                 "via",
                 "10.1.2.1",
                 "proto",
                 "static",
             ]);
             tokio::time::sleep(Duration::from_millis(50)).await;
-            if monitor.saw("198.19.0.1") {
-                subscribed = true;
+            if monitor.saw(&dst) {
+                marker = Some(i);
                 break;
             }
         }
-        assert!(subscribed, "ip monitor never showed the marker route");
+        let last = marker.expect("ip monitor never showed a marker route");
         for i in 0..1000 {
             let next_hop = if i % 2 == 0 { "10.1.2.9" } else { "10.1.2.7" };
             k.set(p("192.0.3.0/24"), vec![a(next_hop)]);
             k.flush().await;
         }
-        lab.ip(&[
-            "route",
-            "del",
-            "198.19.0.1/32",
-            "via",
-            "10.1.2.1",
-            "proto",
-            "static",
-        ]);
-        wait_for("ip monitor to catch up", || {
-            monitor.saw("Deleted 198.19.0.1")
-        })
-        .await;
+        for i in 1..=last {
+            lab.ip(&[
+                "route",
+                "del",
+                &format!("198.19.0.{i}/32"),
+                "proto",
+                "static",
+            ]);
+        }
+        let deleted = format!("Deleted 198.19.0.{last} ");
+        wait_for("ip monitor to catch up", || monitor.saw(&deleted)).await;
         let lines = monitor.lines();
         let flips = lines
             .iter()
@@ -943,5 +943,50 @@ fn a_foreign_route_over_ours_is_left_alone_and_ipv6_next_hops_on_link_work() {
         );
         assert_eq!(theirs[0].protocol, "static");
         assert!(lab.ours("main", "2001:db8:9::/48").is_none());
+    });
+}
+
+#[test]
+fn routes_lost_to_a_link_flap_come_back() {
+    if !can_run() {
+        return;
+    }
+    let lab = Arc::new(Lab::new());
+    let l = Arc::clone(&lab);
+    in_netns(&lab.ns.clone(), move || async move {
+        let lab = l;
+        let k = kernel::start(&KernelConfig::default(), context())
+            .await
+            .unwrap();
+        k.set(p("192.0.2.0/24"), vec![a("10.1.1.4")]);
+        k.set(p("192.0.3.0/24"), vec![a("10.1.2.7"), a("10.1.2.8")]);
+        k.flush().await;
+        // Taking the interface down removes its IPv4 routes and nexthop
+        // objects without a notification for each.
+        lab.ip(&["link", "set", "nva0", "down"]);
+        wait_for("the kernel to drop the routes", || {
+            lab.ours("main", "192.0.2.0/24").is_none()
+        })
+        .await;
+        lab.ip(&["link", "set", "nva0", "up"]);
+        wait_for("learned and pinned routes to come back", || {
+            ["192.0.2.0/24", "192.0.3.0/24", "10.1.1.0/27", "default"]
+                .iter()
+                .all(|dst| lab.ours("main", dst).is_some())
+        })
+        .await;
+        assert_eq!(
+            lab.ours("main", "192.0.2.0/24").unwrap().gateways,
+            vec!["10.1.2.1"]
+        );
+        assert_eq!(
+            lab.ours("main", "192.0.3.0/24").unwrap().gateways,
+            vec!["10.1.2.7", "10.1.2.8"]
+        );
+        let stats = k.stats();
+        assert!(stats.reconciles >= 1, "{stats:?}");
+        assert_eq!(stats.installed, 2);
+        k.shutdown(false).await;
+        assert!(lab.ours("main", "192.0.2.0/24").is_none());
     });
 }

@@ -163,6 +163,9 @@ pub struct KernelStats {
     pub bulk_withdrawals: u64,
     /// Times the monitor lost notifications (receive queue overrun).
     pub monitor_overruns: u64,
+    /// Full comparisons of our routes with the kernel's (after link
+    /// changes).
+    pub reconciles: u64,
     /// The virtual router in use.
     pub virtual_router: Option<Ipv4Addr>,
 }
@@ -196,6 +199,9 @@ pub(crate) enum MonitorEvent {
     AddressesChanged,
     /// One of our nexthop objects was deleted (its routes went with it).
     NexthopDeleted(u32),
+    /// A link changed state: taking an interface down removes its IPv4
+    /// routes and nexthop objects without a word.
+    LinkChanged,
 }
 
 /// Most monitor events held for the installer; beyond, they are dropped

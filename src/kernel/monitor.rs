@@ -13,8 +13,8 @@ use tokio::sync::oneshot;
 use tracing::{error, warn};
 
 use super::netlink::{
-    RTM_DELADDR, RTM_DELNEXTHOP, RTM_DELROUTE, RTM_NEWADDR, RTM_NEWROUTE, messages, parse_nexthop,
-    parse_route,
+    RTM_DELADDR, RTM_DELNEXTHOP, RTM_DELROUTE, RTM_NEWADDR, RTM_NEWLINK, RTM_NEWROUTE, messages,
+    parse_nexthop, parse_route,
 };
 use super::{MonitorEvent, Shared};
 
@@ -48,6 +48,7 @@ impl Watch {
         }
         match kind {
             RTM_NEWADDR | RTM_DELADDR => Some(MonitorEvent::AddressesChanged),
+            RTM_NEWLINK => Some(MonitorEvent::LinkChanged),
             RTM_DELNEXTHOP => match parse_nexthop(payload)? {
                 (protocol, id) if protocol == self.protocol => {
                     Some(MonitorEvent::NexthopDeleted(id))

@@ -147,6 +147,8 @@ pub(crate) struct Installer {
     targets: HashSet<Arc<Target>>,
     sweep_at: usize,
     refused: PrefixMap<(RefusalReason, Desired)>,
+    /// Changes the kernel refused (not refusals of ours), retried later.
+    failed: PrefixMap<Desired>,
     logged: HashSet<(RefusalReason, Prefix)>,
     foreign: HashSet<RouteKey>,
     pinned: BTreeMap<Prefix, Pinned>,
@@ -316,7 +318,11 @@ impl Installer {
             }
             self.stats.pending = 0;
             if timed_out {
-                self.write_pinned(PinWrite::Check, None);
+                if self.failed.is_empty() {
+                    self.write_pinned(PinWrite::Check, None);
+                } else {
+                    self.reconcile();
+                }
             }
             self.publish();
             for waiter in flushed {
@@ -446,6 +452,7 @@ impl Installer {
     }
 
     fn plan(&mut self, prefix: Prefix, desired: Desired, ops: &mut Vec<Op>) {
+        self.failed.remove(&prefix);
         let old = self.installed.get(&prefix).cloned();
         let delete_old = |ops: &mut Vec<Op>, old: &Arc<Target>| {
             ops.push(Op {
@@ -609,6 +616,16 @@ impl Installer {
                 }
             }
             (write, Err(errno)) => {
+                if !op.pinned {
+                    // Retried at the next reconcile (link change, or the
+                    // periodic check).
+                    let desired = if write == Write::Delete {
+                        Desired::new(None, &[])
+                    } else {
+                        op.target.desired()
+                    };
+                    self.failed.insert(op.prefix, desired);
+                }
                 let what = match write {
                     Write::Create => "add",
                     Write::Replace => "replace",
@@ -622,6 +639,7 @@ impl Installer {
     fn on_events(&mut self, events: Vec<MonitorEvent>) {
         let mut redo = Vec::new();
         let mut addresses_changed = false;
+        let mut link_changed = false;
         let mut restore_pinned = Vec::new();
         for event in events {
             match event {
@@ -677,6 +695,7 @@ impl Installer {
                     }
                 }
                 MonitorEvent::AddressesChanged => addresses_changed = true,
+                MonitorEvent::LinkChanged => link_changed = true,
                 MonitorEvent::NexthopDeleted(id) => self.on_nexthop_deleted(id, &mut redo),
             }
         }
@@ -696,6 +715,70 @@ impl Installer {
                 }
                 Err(e) => error!(error = %e, "cannot read addresses after a change"),
             }
+        }
+        if link_changed {
+            self.reconcile();
+        }
+    }
+
+    /// Compares our routes and nexthop objects with the kernel's and puts
+    /// back what is missing: an interface taken down takes its IPv4 routes
+    /// and nexthop objects with it, without a notification for each. Also
+    /// retries the installs the kernel refused (an unreachable gateway).
+    fn reconcile(&mut self) {
+        self.stats.reconciles += 1;
+        self.write_pinned(PinWrite::Check, None);
+        match self.socket.dump_nexthops(self.cfg.protocol) {
+            Ok(ids) => {
+                let present: HashSet<u32> = ids.into_iter().collect();
+                let gone: Vec<u32> = self
+                    .nexthop_ids
+                    .keys()
+                    .filter(|id| !present.contains(id))
+                    .copied()
+                    .collect();
+                for id in gone {
+                    self.forget_nexthop(id);
+                }
+            }
+            Err(e) => warn!(error = %e, "cannot read nexthop objects to reconcile"),
+        }
+        let mut present: HashSet<RouteKey> = HashSet::new();
+        for table in tables(&self.cfg) {
+            match self.socket.dump_routes(table, self.cfg.protocol) {
+                Ok(routes) => present.extend(routes.into_iter().map(|r| r.key)),
+                Err(e) => {
+                    warn!(error = %e, "cannot read routes to reconcile");
+                    return;
+                }
+            }
+        }
+        let missing: Vec<Prefix> = self
+            .installed
+            .iter()
+            .filter(|(p, t)| !present.contains(&t.key(*p)))
+            .map(|(p, _)| p)
+            .collect();
+        drop(present);
+        let mut redo: Vec<(Prefix, Desired)> =
+            Vec::with_capacity(missing.len() + self.failed.len());
+        for prefix in missing {
+            if let Some(t) = self.unset_installed(&prefix) {
+                self.stats.restored += 1;
+                redo.push((prefix, t.desired()));
+            }
+        }
+        if !redo.is_empty() {
+            warn!(
+                routes = redo.len(),
+                "learned routes vanished from the kernel; putting them back"
+            );
+        }
+        redo.extend(self.failed.iter().map(|(p, d)| (p, d.clone())));
+        self.failed.clear();
+        while !redo.is_empty() {
+            let rest = redo.split_off(redo.len().saturating_sub(ROUND));
+            self.process(rest);
         }
     }
 

@@ -69,10 +69,18 @@ impl Installer {
             match self.socket.nexthop_create(id, gateway, oif) {
                 Ok(()) => return Some(id),
                 Err(libc::EEXIST) => continue,
-                Err(errno) => {
+                Err(errno @ (libc::EOPNOTSUPP | libc::EINVAL | libc::EAFNOSUPPORT)) => {
+                    // A kernel without nexthop objects: for good.
                     let error = std::io::Error::from_raw_os_error(errno);
                     warn!(%gateway, %error, "kernel nexthop objects unavailable; routes will name their gateways");
                     self.nexthops_usable = false;
+                    return None;
+                }
+                Err(errno) => {
+                    // Transient (the interface is going down): this route
+                    // names its gateway; the next decision tries again.
+                    let error = std::io::Error::from_raw_os_error(errno);
+                    debug!(%gateway, %error, "cannot create a nexthop object now");
                     return None;
                 }
             }
@@ -186,16 +194,26 @@ impl Installer {
         }
     }
 
-    /// Someone deleted one of our nexthop objects, and with it (silently)
-    /// every route that used it: put those back.
-    pub(super) fn on_nexthop_deleted(&mut self, id: u32, redo: &mut Vec<(Prefix, Desired)>) {
+    /// Drops our record of nexthop object `id` (gone from the kernel);
+    /// false if it was not ours.
+    pub(super) fn forget_nexthop(&mut self, id: u32) -> bool {
         let Some(gateway) = self.nexthop_ids.remove(&id) else {
-            return;
+            return false;
         };
         if self.nexthops.get(&gateway).is_some_and(|o| o.id == id) {
             self.nexthops.remove(&gateway);
         }
+        // Cached decisions name it.
         self.last = None;
+        true
+    }
+
+    /// Someone deleted one of our nexthop objects, and with it (silently)
+    /// every route that used it: put those back.
+    pub(super) fn on_nexthop_deleted(&mut self, id: u32, redo: &mut Vec<(Prefix, Desired)>) {
+        if !self.forget_nexthop(id) {
+            return;
+        }
         let gone: Vec<Prefix> = self
             .installed
             .iter()

@@ -36,6 +36,7 @@ impl Installer {
             targets: HashSet::new(),
             sweep_at: 1024,
             refused: PrefixMap::default(),
+            failed: PrefixMap::default(),
             logged: HashSet::new(),
             foreign: HashSet::new(),
             pinned: BTreeMap::new(),

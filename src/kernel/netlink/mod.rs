@@ -37,6 +37,7 @@ pub(crate) use parse::messages;
 pub use parse::{parse_address, parse_nexthop, parse_route};
 
 /// `RTM_NEWROUTE` and friends (linux/rtnetlink.h).
+pub(crate) const RTM_NEWLINK: u16 = 16;
 pub(crate) const RTM_NEWADDR: u16 = 20;
 pub(crate) const RTM_DELADDR: u16 = 21;
 pub(crate) const RTM_NEWROUTE: u16 = 24;
@@ -729,6 +730,7 @@ pub fn open_monitor(ignore_port: u32) -> io::Result<Socket> {
     }
     // Nexthop objects (Linux 5.3+); older kernels have none to watch.
     let _ = socket.add_membership(libc::RTNLGRP_NEXTHOP);
+    socket.add_membership(libc::RTNLGRP_LINK)?;
     socket.set_non_blocking(true)?;
     Ok(socket)
 }
