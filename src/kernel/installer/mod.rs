@@ -39,6 +39,9 @@ const PIN_CHECK: Duration = Duration::from_secs(30);
 /// Most (reason, prefix) pairs remembered for log-once; beyond, refusals
 /// are counted every time and no longer logged.
 const LOG_ONCE_MAX: usize = 100_000;
+/// Least time between two full comparisons with the kernel (each dumps our
+/// routes: about a second at a million).
+const RECONCILE_GAP: Duration = Duration::from_secs(1);
 /// Kernel errors logged one by one before only every 10,000th is.
 const ERRORS_LOGGED: u64 = 100;
 /// Where our nexthop object ids start (ids are shared by every program in
@@ -149,6 +152,10 @@ pub(crate) struct Installer {
     refused: PrefixMap<(RefusalReason, Desired)>,
     /// Changes the kernel refused (not refusals of ours), retried later.
     failed: PrefixMap<Desired>,
+    /// When the kernel's routes were last compared with ours.
+    last_reconcile: Option<std::time::Instant>,
+    /// A comparison was put off (link changes came too fast).
+    reconcile_due: bool,
     logged: HashSet<(RefusalReason, Prefix)>,
     foreign: HashSet<RouteKey>,
     pinned: BTreeMap<Prefix, Pinned>,
@@ -245,6 +252,12 @@ impl Installer {
         let mut round = Vec::with_capacity(ROUND);
         loop {
             let mut timed_out = false;
+            // A reconcile put off by a burst of link changes is due soon.
+            let wait_for = if self.reconcile_due {
+                RECONCILE_GAP
+            } else {
+                PIN_CHECK
+            };
             let (mut batch, events, overrun, originated, shutdown, flushed) = {
                 let mut inner = self.shared.lock();
                 while inner.pending.is_empty()
@@ -258,7 +271,7 @@ impl Installer {
                     let (guard, wait) = self
                         .shared
                         .wake
-                        .wait_timeout(inner, PIN_CHECK)
+                        .wait_timeout(inner, wait_for)
                         .unwrap_or_else(PoisonError::into_inner);
                     inner = guard;
                     inner.sleeping = false;
@@ -317,8 +330,14 @@ impl Installer {
                 }
             }
             self.stats.pending = 0;
-            if timed_out {
-                if self.failed.is_empty() {
+            let reconcile_now = self.reconcile_due
+                && self
+                    .last_reconcile
+                    .is_none_or(|at| at.elapsed() >= RECONCILE_GAP);
+            if reconcile_now {
+                self.reconcile();
+            } else if timed_out {
+                if self.failed.is_empty() && !self.reconcile_due {
                     self.write_pinned(PinWrite::Check, None);
                 } else {
                     self.reconcile();
@@ -717,7 +736,15 @@ impl Installer {
             }
         }
         if link_changed {
-            self.reconcile();
+            if self
+                .last_reconcile
+                .is_none_or(|at| at.elapsed() >= RECONCILE_GAP)
+            {
+                self.reconcile();
+            } else {
+                // A flapping link: at most one full comparison per gap.
+                self.reconcile_due = true;
+            }
         }
     }
 
@@ -727,6 +754,8 @@ impl Installer {
     /// retries the installs the kernel refused (an unreachable gateway).
     fn reconcile(&mut self) {
         self.stats.reconciles += 1;
+        self.reconcile_due = false;
+        self.last_reconcile = Some(std::time::Instant::now());
         self.write_pinned(PinWrite::Check, None);
         match self.socket.dump_nexthops(self.cfg.protocol) {
             Ok(ids) => {

@@ -37,6 +37,8 @@ impl Installer {
             sweep_at: 1024,
             refused: PrefixMap::default(),
             failed: PrefixMap::default(),
+            last_reconcile: None,
+            reconcile_due: false,
             logged: HashSet::new(),
             foreign: HashSet::new(),
             pinned: BTreeMap::new(),
