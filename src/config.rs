@@ -747,7 +747,31 @@ pub struct KernelPeerConfig {
     pub learned: LearnedInstall,
 }
 
-/// `[kernel]`: pinned routes and the install of learned routes.
+/// `[kernel]`: pinned routes and the install of learned routes. Every key
+/// is optional; the defaults pin the Route Server subnets (or, unknown, the
+/// peer addresses) and the default route via the virtual router, and
+/// install learned routes into table main with metric 20:
+///
+/// ```toml
+/// [kernel]
+/// install = true                          # false: advertise-only
+/// table = "main"                          # or a number
+/// metric = 20
+/// protocol = 200                          # "nvabgp" in /etc/iproute2/rt_protos.d
+/// virtual_router = "10.1.2.1"             # default: first host of the NVA subnet
+/// pin = "auto"                            # "subnets", "peers" or "none"
+/// route_server_subnets = ["10.1.1.0/27"]
+/// pin_default = true
+/// remove_pinned_on_stop = false
+/// [kernel.filter]                         # which learned prefixes to install
+/// default = "accept"
+/// [[kernel.filter.prefix]]
+/// prefix = "10.0.0.0/8"
+/// le = 24
+/// [[kernel.peer]]                         # per peer: install, table, metric, filter
+/// address = "10.1.1.5"
+/// install = false
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KernelConfig {
     /// `rtm_protocol` of our routes.
@@ -1009,6 +1033,37 @@ mod kernel_tests {
         assert!(!peer.install);
         assert_eq!((peer.table, peer.metric), (254, 30));
         assert_eq!(peer.filter, k.learned.filter);
+    }
+
+    #[test]
+    fn the_documented_example_parses() {
+        let k = Config::parse(&format!(
+            "{BASE}[[peer]]\naddress = \"10.1.1.5\"\nasn = 65515\n{}",
+            r#"
+            [kernel]
+            install = true
+            table = "main"
+            metric = 20
+            protocol = 200
+            virtual_router = "10.1.2.1"
+            pin = "auto"
+            route_server_subnets = ["10.1.1.0/27"]
+            pin_default = true
+            remove_pinned_on_stop = false
+            [kernel.filter]
+            default = "accept"
+            [[kernel.filter.prefix]]
+            prefix = "10.0.0.0/8"
+            le = 24
+            [[kernel.peer]]
+            address = "10.1.1.5"
+            install = false
+            "#
+        ))
+        .unwrap()
+        .kernel;
+        assert!(!k.peers[0].learned.install && k.learned.install);
+        assert_eq!(k.route_server_subnets.len(), 1);
     }
 
     #[test]
