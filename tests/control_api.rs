@@ -121,6 +121,16 @@ fn status() -> Status {
         loc_rib_prefixes: 12,
         attribute_sets: 2,
         drain: None,
+        kernel: Some(nvabgp::control::KernelStatus {
+            virtual_router: Some("10.1.2.1".parse().unwrap()),
+            pinned: 2,
+            pinned_wanted: 2,
+            installed: 3,
+            pending: 0,
+            refused: [("covers-pinned".to_string(), 1)].into_iter().collect(),
+            restored: 0,
+            errors: 0,
+        }),
     }
 }
 

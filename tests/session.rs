@@ -339,10 +339,21 @@ async fn wrong_peer_as_gets_bad_peer_as() {
     let n = notification(&m);
     assert_eq!(n.code, ErrorCode::OpenMessage(OpenSubcode::BadPeerAs));
     assert_eq!(p.recv().await, None, "connection not closed");
-    let Response::Neighbors(ns) = d.call(Request::Neighbors).await else {
-        panic!()
-    };
-    assert!(ns[0].last_error.as_deref().unwrap_or("").contains("65099"));
+    let mut last_error = None;
+    for _ in 0..100 {
+        let Response::Neighbors(ns) = d.call(Request::Neighbors).await else {
+            panic!()
+        };
+        last_error = ns[0].last_error.clone();
+        if last_error.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        last_error.as_deref().unwrap_or("").contains("65099"),
+        "{last_error:?}"
+    );
     d.shutdown().await;
 }
 
@@ -601,5 +612,41 @@ async fn enhanced_route_refresh_from_the_peer_drops_what_it_did_not_resend() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(left, ["10.1.0.0/16"]);
+    d.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_larger_than_the_rib_queue_is_processed_without_waiting_for_more_bytes() {
+    // 300 UPDATEs in one write: more than the session's queue to the RIB
+    // holds. Then silence: every one must still reach the Loc-RIB, not
+    // wait for the peer's next message.
+    let peer_ip: IpAddr = "127.0.8.2".parse().unwrap();
+    let d = daemon("127.0.8.1", "127.0.8.2", free_port(peer_ip), "").await;
+    let mut p = FakePeer::connect(peer_ip, d.listen).await;
+    p.handshake(&open(65515, "10.1.1.4", 9)).await;
+    let mut burst = Vec::new();
+    for i in 0..300u16 {
+        let [a, b] = i.to_be_bytes();
+        let mut u = update_16s(&[0]);
+        // 11.a.b.0/24 instead of the /16 the helper writes.
+        let n = u.len();
+        u.truncate(n - 3);
+        u.extend([24, 11, a, b]);
+        let len = u.len() as u16;
+        u[16..18].copy_from_slice(&len.to_be_bytes());
+        burst.extend(u);
+    }
+    p.send(&burst).await;
+    let mut n = 0;
+    for _ in 0..150 {
+        if let Response::Status(s) = d.call(Request::Status).await {
+            n = s.loc_rib_prefixes;
+            if n == 300 {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(n, 300, "UPDATEs left in the receive buffer");
     d.shutdown().await;
 }

@@ -31,8 +31,8 @@ pub use client::Client;
 pub use server::{ControlRequest, ControlServer, serve};
 pub use types::{
     Announced, Announcement, ApiError, AsPathSegment, Change, Command, DrainMode, Drained,
-    ErrorCode, HealthCheck, HealthState, Neighbor, NextHop, NextHopSet, Request, Response, Route,
-    RoutePath, RouteView, RoutesQuery, SessionState, Status, Undrained, Withdrawn,
+    ErrorCode, HealthCheck, HealthState, KernelStatus, Neighbor, NextHop, NextHopSet, Request,
+    Response, Route, RoutePath, RouteView, RoutesQuery, SessionState, Status, Undrained, Withdrawn,
 };
 
 /// Where the daemon listens unless the configuration says otherwise

@@ -53,6 +53,25 @@ pub fn status(s: &Status) -> String {
         count(s.attribute_sets, "attribute set", "attribute sets")
     );
     let _ = writeln!(out, "drained  {drain}");
+    match &s.kernel {
+        None => {
+            let _ = writeln!(out, "kernel   not managed");
+        }
+        Some(k) => {
+            let via = k
+                .virtual_router
+                .map_or_else(|| "-".to_owned(), |v| v.to_string());
+            let _ = writeln!(
+                out,
+                "kernel   {} of {} pinned via {via}, {} learned installed, {} pending, {} restored, {} errors",
+                k.pinned, k.pinned_wanted, k.installed, k.pending, k.restored, k.errors
+            );
+            if !k.refused.is_empty() {
+                let list: Vec<String> = k.refused.iter().map(|(r, n)| format!("{r} {n}")).collect();
+                let _ = writeln!(out, "refused  {}", list.join(", "));
+            }
+        }
+    }
     out
 }
 
@@ -333,6 +352,47 @@ mod tests {
     use super::*;
     use crate::control::types::{AsPathSegment, NextHop};
     use bgp_proto::{Community, LargeCommunity, Origin};
+
+    #[test]
+    fn status_shows_the_kernel_and_its_refusals() {
+        let mut s = Status {
+            version: "0.1.0".into(),
+            asn: 65001,
+            router_id: "10.1.2.4".parse().unwrap(),
+            uptime_secs: 61,
+            peers_configured: 2,
+            peers_established: 2,
+            loc_rib_prefixes: 3,
+            attribute_sets: 1,
+            drain: None,
+            kernel: None,
+        };
+        assert!(status(&s).contains("kernel   not managed"));
+        s.kernel = Some(crate::control::KernelStatus {
+            virtual_router: Some("10.1.2.1".parse().unwrap()),
+            pinned: 2,
+            pinned_wanted: 2,
+            installed: 1,
+            pending: 0,
+            refused: [
+                ("covers-pinned".to_string(), 1),
+                ("default-pinned".to_string(), 2),
+            ]
+            .into_iter()
+            .collect(),
+            restored: 1,
+            errors: 0,
+        });
+        let out = status(&s);
+        assert!(
+            out.contains("2 of 2 pinned via 10.1.2.1, 1 learned installed"),
+            "{out}"
+        );
+        assert!(
+            out.contains("refused  covers-pinned 1, default-pinned 2"),
+            "{out}"
+        );
+    }
 
     fn neighbor(name: &str, state: SessionState) -> Neighbor {
         Neighbor {

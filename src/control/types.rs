@@ -469,6 +469,34 @@ pub struct Status {
     pub attribute_sets: usize,
     /// The drain in force, `null` when in service.
     pub drain: Option<DrainMode>,
+    /// The kernel FIB, `null` when nvabgp manages no kernel routes.
+    #[serde(default)]
+    pub kernel: Option<KernelStatus>,
+}
+
+/// What nvabgp holds in the kernel's routing table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KernelStatus {
+    /// The Azure virtual router the routes go through.
+    pub virtual_router: Option<Ipv4Addr>,
+    /// Pinned routes in the kernel now.
+    pub pinned: usize,
+    /// Pinned routes wanted.
+    pub pinned_wanted: usize,
+    /// Learned routes in the kernel now.
+    pub installed: usize,
+    /// Changes not written yet.
+    pub pending: usize,
+    /// Learned prefixes kept out of the kernel, per reason (the traps:
+    /// `covers-pinned`, `covers-peer`, `default-pinned`, `covers-metadata`,
+    /// `next-hop-is-local`, `originated`, `no-gateway`, `foreign-route`);
+    /// each prefix counts once per reason. Reasons with no refusal are
+    /// left out.
+    pub refused: std::collections::BTreeMap<String, u64>,
+    /// Routes of ours someone deleted and nvabgp put back.
+    pub restored: u64,
+    /// Requests the kernel answered with an error.
+    pub errors: u64,
 }
 
 /// An FSM state (RFC 4271 §8.2.2), by its RFC name.

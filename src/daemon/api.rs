@@ -10,9 +10,9 @@ use bgp_proto::Prefix;
 use super::{Daemon, LocalRoute};
 use crate::control::types::as_path_fields;
 use crate::control::{
-    Announced, Announcement, ApiError, Change, ControlRequest, DrainMode, Drained, Neighbor,
-    NextHop, NextHopSet, Request, Response, Route, RoutePath, RouteView, RoutesQuery, SessionState,
-    Status, Undrained, Withdrawn,
+    Announced, Announcement, ApiError, Change, ControlRequest, DrainMode, Drained, KernelStatus,
+    Neighbor, NextHop, NextHopSet, Request, Response, Route, RoutePath, RouteView, RoutesQuery,
+    SessionState, Status, Undrained, Withdrawn,
 };
 use crate::peer::fsm::State;
 use crate::rib::PeerId;
@@ -82,6 +82,23 @@ impl Daemon {
             loc_rib_prefixes: self.rib.len(),
             attribute_sets: self.rib.attribute_sets(),
             drain: self.drain,
+            kernel: self.kernel.as_ref().map(|k| {
+                let st = k.stats();
+                KernelStatus {
+                    virtual_router: st.virtual_router,
+                    pinned: st.pinned,
+                    pinned_wanted: st.pinned_wanted,
+                    installed: st.installed,
+                    pending: st.pending,
+                    refused: crate::kernel::RefusalReason::ALL
+                        .iter()
+                        .filter(|r| st.refused(**r) > 0)
+                        .map(|r| (r.as_str().to_owned(), st.refused(*r)))
+                        .collect(),
+                    restored: st.restored,
+                    errors: st.errors,
+                }
+            }),
         }
     }
 

@@ -412,7 +412,11 @@ impl Daemon {
                 if let Some(s) = self.slot(peer)
                     && s.session.is_none()
                 {
-                    s.last_error = Some(reason);
+                    // Keep a real cause (a NOTIFICATION, a refused OPEN)
+                    // over the bare end of a later attempt.
+                    if reason != "session closed" || s.last_error.is_none() {
+                        s.last_error = Some(reason);
+                    }
                     s.state = State::Idle;
                     return;
                 }

@@ -309,7 +309,14 @@ pub async fn run(
             () = sleep_until(deadline), if deadline.is_some() => Wake::Timer,
         };
         match wake {
-            Wake::Nothing => {}
+            // The RIB took an UPDATE: messages that stayed in the receive
+            // buffer while its queue was full go on now, not when the peer
+            // happens to send its next bytes.
+            Wake::Nothing => {
+                if s.conn.as_ref().is_some_and(|c| !c.buf.is_empty()) {
+                    s.drain_messages().await;
+                }
+            }
             Wake::Command(Some(c)) => s.command(c).await,
             Wake::Command(None) => {
                 s.stopped = true;
