@@ -183,12 +183,11 @@ impl Installer {
                     );
                 }
                 Err(errno) => {
-                    let key = RouteKey {
-                        table: 0,
-                        prefix: prefixes[0],
-                        metric: 0,
-                    };
-                    self.kernel_error("bulk withdrawal", &key, errno);
+                    // The routes stay on the old object and are deleted
+                    // one by one by the rounds that follow.
+                    self.stats.errors += 1;
+                    let error = std::io::Error::from_raw_os_error(errno);
+                    warn!(id, routes = prefixes.len(), %error, "cannot delete our nexthop object for a bulk withdrawal");
                 }
             }
         }
