@@ -244,7 +244,38 @@ pub(crate) fn check_nlri_encoded(buf: &[u8], encoding: Encoding) -> Result<usize
 /// preceded by `ID` bytes of path identifier.
 #[inline(always)]
 fn check_entries<const MAX: u8, const ID: usize>(buf: &[u8]) -> Result<usize, NlriFault> {
-    let steps = if MAX == 32 { &STEP4 } else { &STEP6 };
+    if ID == 0 {
+        // Without path identifiers the length octet of an entry that starts
+        // inside the field is inside it too: one pass that only follows the
+        // lengths, noting a length beyond the family's without a branch. The
+        // exact fault is looked for only when there is one.
+        //
+        // The loop is a chain of dependent loads (where an entry starts
+        // depends on the previous one's length), so it is written for the
+        // shortest chain: the slice is advanced (a load with a plain pointer
+        // is a cycle quicker than one with an index) by ceil(len / 8) + 1
+        // computed in two operations.
+        let mut rest = buf;
+        let mut count = 0;
+        let mut too_long = false;
+        while let [len, ..] = *rest {
+            too_long |= len > MAX;
+            let Some(tail) = rest.get((usize::from(len) + 15) / 8..) else {
+                return find_fault::<MAX, ID>(buf);
+            };
+            rest = tail;
+            count += 1;
+        }
+        if !too_long {
+            return Ok(count);
+        }
+    }
+    find_fault::<MAX, ID>(buf)
+}
+
+/// [`check_entries`], entry by entry, stopping at the first fault.
+#[inline(never)]
+fn find_fault<const MAX: u8, const ID: usize>(buf: &[u8]) -> Result<usize, NlriFault> {
     let mut pos = 0;
     let mut count = 0;
     while pos < buf.len() {
@@ -254,40 +285,24 @@ fn check_entries<const MAX: u8, const ID: usize>(buf: &[u8]) -> Result<usize, Nl
                 reason: "NLRI entry truncated before its length",
             });
         };
-        // One comparison for both faults: a length beyond the family's
-        // steps past the end of any slice.
-        let next = pos + ID + steps[usize::from(len)];
+        if len > MAX {
+            return Err(NlriFault {
+                at: pos,
+                reason: "prefix length exceeds the address family's",
+            });
+        }
+        let next = pos + ID + 1 + usize::from(len).div_ceil(8);
         if next > buf.len() {
-            let reason = if len > MAX {
-                "prefix length exceeds the address family's"
-            } else {
-                "prefix overruns the NLRI field"
-            };
-            return Err(NlriFault { at: pos, reason });
+            return Err(NlriFault {
+                at: pos,
+                reason: "prefix overruns the NLRI field",
+            });
         }
         pos = next;
         count += 1;
     }
     Ok(count)
 }
-
-/// Bytes of an NLRI entry without path identifier for each value of its
-/// length octet: the octet and ceil(len / 8) bytes of prefix up to the
-/// family's maximum length `MAX`, and beyond it a step no slice can hold
-/// (slices are at most `isize::MAX` bytes), so that [`check_entries`] finds
-/// both faults with one bounds comparison.
-const fn steps<const MAX: u8>() -> [usize; 256] {
-    let mut steps = [usize::MAX / 2; 256];
-    let mut len = 0;
-    while len <= MAX as usize {
-        steps[len] = 1 + len.div_ceil(8);
-        len += 1;
-    }
-    steps
-}
-
-static STEP4: [usize; 256] = steps::<32>();
-static STEP6: [usize; 256] = steps::<128>();
 
 /// How the entries of one NLRI field are encoded: the address family and
 /// whether each entry starts with a path identifier (RFC 7911 §3).
@@ -642,6 +657,50 @@ mod tests {
             let v: Vec<_> = NlriIter::new(&field, false, false).collect();
             assert_eq!(v, [Nlri::new(Prefix::V4(mask4(len), len))]);
         }
+    }
+
+    /// The one-pass check gives exactly what the entry-by-entry walk
+    /// gives (count, or fault and offset), on every field of up to four
+    /// octets over telling values, and on pseudo-random fields.
+    #[test]
+    fn the_quick_check_agrees_with_the_walk_entry_by_entry() {
+        let octets = [0u8, 1, 8, 9, 24, 32, 33, 64, 128, 129, 255];
+        let mut fields: Vec<Vec<u8>> = vec![vec![]];
+        for _ in 0..4 {
+            let longer: Vec<Vec<u8>> = fields
+                .iter()
+                .filter(|f| f.len() == fields.last().map_or(0, Vec::len))
+                .flat_map(|f| {
+                    octets.iter().map(move |&o| {
+                        let mut g = f.clone();
+                        g.push(o);
+                        g
+                    })
+                })
+                .collect();
+            fields.extend(longer);
+        }
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        for n in 0..2000 {
+            let field = (0..n % 60)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    (x % 40) as u8
+                })
+                .collect();
+            fields.push(field);
+        }
+        let mut faults = 0;
+        for f in &fields {
+            let v4 = check_entries::<32, 0>(f);
+            assert_eq!(v4, find_fault::<32, 0>(f), "{f:?}");
+            assert_eq!(check_entries::<128, 0>(f), find_fault::<128, 0>(f), "{f:?}");
+            faults += usize::from(v4.is_err());
+        }
+        // Both outcomes are well represented.
+        assert!(faults > 1000 && fields.len() - faults > 500, "{faults}");
     }
 
     #[test]
