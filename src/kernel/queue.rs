@@ -154,6 +154,12 @@ impl Pending {
         self.latest.remove(prefix);
     }
 
+    /// Prefixes with a waiting change (without the FIFO's leftovers of
+    /// [`Self::remove`]).
+    pub fn waiting(&self) -> usize {
+        self.latest.len()
+    }
+
     /// Prefixes waiting.
     pub fn len(&self) -> usize {
         self.fifo4.len() + self.fifo6.len()

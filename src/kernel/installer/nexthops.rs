@@ -110,18 +110,31 @@ impl Installer {
             let Some(&gateway) = self.nexthop_ids.get(&id) else {
                 continue;
             };
-            let total = self.nexthops.get(&gateway).map_or(0, |o| o.routes);
+            let total = match self.nexthops.get(&gateway) {
+                Some(object) if object.id == id => object.routes,
+                // An older object of that gateway (not counted any more).
+                _ => self
+                    .installed
+                    .iter()
+                    .filter(|(_, t)| t.nexthop == Some(id))
+                    .count(),
+            };
             if prefixes.len() < BULK_MIN || prefixes.len() * 2 < total {
                 continue;
             }
-            let survivors: Vec<(Prefix, Arc<Target>)> = self
-                .installed
-                .iter()
-                .filter(|(p, t)| {
-                    t.nexthop == Some(id) && batch.get(p).is_none_or(|d| !d.next_hops().is_empty())
-                })
-                .map(|(p, t)| (p, Arc::clone(t)))
-                .collect();
+            // A whole table withdrawn leaves no survivor to look for.
+            let survivors: Vec<(Prefix, Arc<Target>)> = if prefixes.len() >= total {
+                Vec::new()
+            } else {
+                self.installed
+                    .iter()
+                    .filter(|(p, t)| {
+                        t.nexthop == Some(id)
+                            && batch.get(p).is_none_or(|d| !d.next_hops().is_empty())
+                    })
+                    .map(|(p, t)| (p, Arc::clone(t)))
+                    .collect()
+            };
             if !survivors.is_empty() {
                 let Some(fresh) = self.create_nexthop(gateway) else {
                     continue;
@@ -168,9 +181,17 @@ impl Installer {
                 Ok(()) => {
                     self.stats.writes += 1;
                     self.stats.bulk_withdrawals += 1;
+                    // The object is gone: no count to keep for it.
                     for prefix in &prefixes {
-                        self.unset_installed(prefix);
-                        batch.remove(prefix);
+                        self.installed.remove(prefix);
+                    }
+                    if batch.waiting() == prefixes.len() {
+                        // Nothing else in the batch (a table withdrawn).
+                        batch.clear();
+                    } else {
+                        for prefix in &prefixes {
+                            batch.remove(prefix);
+                        }
                     }
                     self.nexthop_ids.remove(&id);
                     if self.nexthops.get(&gateway).is_some_and(|o| o.id == id) {
