@@ -507,31 +507,7 @@ fn validate_peer(
             ));
         }
     };
-    let mut rules = Vec::with_capacity(p.import.prefix.len());
-    for r in p.import.prefix {
-        let prefix: Prefix = r.prefix.parse().map_err(|e| {
-            ConfigError::Invalid(format!("{what}: import prefix \"{}\": {e}", r.prefix))
-        })?;
-        let max = if prefix.is_ipv4() { 32 } else { 128 };
-        let ge = r.ge.unwrap_or(prefix.len());
-        let le =
-            r.le.unwrap_or(if r.ge.is_some() { max } else { prefix.len() });
-        if ge < prefix.len() || ge > le || le > max {
-            return invalid(format!(
-                "{what}: import prefix {prefix} ge {ge} le {le}: need {} <= ge <= le <= {max}",
-                prefix.len()
-            ));
-        }
-        rules.push(PrefixRule {
-            prefix,
-            ge,
-            le,
-            verdict: parse_verdict(
-                r.action.as_deref(),
-                &format!("{what}: import prefix action"),
-            )?,
-        });
-    }
+    let rules = prefix_rules(p.import.prefix, &format!("{what}: import"))?;
     Ok(PeerConfig {
         name: p.name.unwrap_or_else(|| p.address.to_string()),
         address: p.address,
@@ -842,20 +818,22 @@ fn kernel_metric(m: u32, field: &str) -> Result<u32, ConfigError> {
     Ok(m)
 }
 
-fn kernel_filter(f: RawKernelFilter, what: &str) -> Result<KernelFilter, ConfigError> {
-    let mut rules = Vec::with_capacity(f.prefix.len());
-    for r in f.prefix {
+/// Validates prefix-list entries; `label` names the list in errors
+/// (`peer 10.1.1.4: import`, `kernel.filter`).
+fn prefix_rules(raw: Vec<RawPrefixRule>, label: &str) -> Result<Vec<PrefixRule>, ConfigError> {
+    let mut rules = Vec::with_capacity(raw.len());
+    for r in raw {
         let prefix: Prefix = r
             .prefix
             .parse()
-            .map_err(|e| ConfigError::Invalid(format!("{what} prefix \"{}\": {e}", r.prefix)))?;
+            .map_err(|e| ConfigError::Invalid(format!("{label} prefix \"{}\": {e}", r.prefix)))?;
         let max = if prefix.is_ipv4() { 32 } else { 128 };
         let ge = r.ge.unwrap_or(prefix.len());
         let le =
             r.le.unwrap_or(if r.ge.is_some() { max } else { prefix.len() });
         if ge < prefix.len() || ge > le || le > max {
             return invalid(format!(
-                "{what} prefix {prefix} ge {ge} le {le}: need {} <= ge <= le <= {max}",
+                "{label} prefix {prefix} ge {ge} le {le}: need {} <= ge <= le <= {max}",
                 prefix.len()
             ));
         }
@@ -863,9 +841,14 @@ fn kernel_filter(f: RawKernelFilter, what: &str) -> Result<KernelFilter, ConfigE
             prefix,
             ge,
             le,
-            verdict: parse_verdict(r.action.as_deref(), &format!("{what} prefix action"))?,
+            verdict: parse_verdict(r.action.as_deref(), &format!("{label} prefix action"))?,
         });
     }
+    Ok(rules)
+}
+
+fn kernel_filter(f: RawKernelFilter, what: &str) -> Result<KernelFilter, ConfigError> {
+    let rules = prefix_rules(f.prefix, what)?;
     Ok(KernelFilter {
         rules,
         default: parse_verdict(f.default.as_deref(), &format!("{what}.default"))?,

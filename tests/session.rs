@@ -213,6 +213,19 @@ async fn daemon(local: &str, peer: &str, peer_port: u16, extra: &str) -> Daemon 
     }
 }
 
+/// Polls `status` until `done` holds (bounded: 2 s), failing with `what`.
+async fn wait_status(d: &Daemon, what: &str, done: impl Fn(&nvabgp::control::Status) -> bool) {
+    for _ in 0..100 {
+        if let Response::Status(s) = d.call(Request::Status).await
+            && done(&s)
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("{what}");
+}
+
 impl Daemon {
     async fn call(&self, r: Request) -> Response {
         Client::connect(&self.socket)
@@ -283,17 +296,10 @@ async fn established_session_gets_routes_then_end_of_rib_and_answers_route_refre
     // A route from the peer lands in the Loc-RIB; its withdrawal removes it.
     let update = hex_update_10_1();
     p.send(&update).await;
-    let mut found = false;
-    for _ in 0..100 {
-        if let Response::Status(s) = d.call(Request::Status).await
-            && s.loc_rib_prefixes == 1
-        {
-            found = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert!(found, "route from the peer not in the Loc-RIB");
+    wait_status(&d, "route from the peer not in the Loc-RIB", |s| {
+        s.loc_rib_prefixes == 1
+    })
+    .await;
 
     // Administrative shutdown: Cease / Administrative Shutdown with text.
     d.shutdown().await;
@@ -376,18 +382,12 @@ async fn malformed_update_gets_its_notification_and_routes_are_dropped() {
         notification(&m).code,
         ErrorCode::UpdateMessage(UpdateSubcode::MalformedAttributeList)
     );
-    let mut empty = false;
-    for _ in 0..100 {
-        if let Response::Status(s) = d.call(Request::Status).await
-            && s.loc_rib_prefixes == 0
-            && s.peers_established == 0
-        {
-            empty = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert!(empty, "routes of the reset session still in the Loc-RIB");
+    wait_status(
+        &d,
+        "routes of the reset session still in the Loc-RIB",
+        |s| s.loc_rib_prefixes == 0 && s.peers_established == 0,
+    )
+    .await;
     d.shutdown().await;
 }
 
@@ -464,17 +464,12 @@ async fn connection_collision_keeps_the_connection_of_the_higher_identifier() {
         Ok(Message::Open(_))
     ));
     initiated.send(&keepalive()).await;
-    let mut up = false;
-    for _ in 0..100 {
-        if let Response::Status(s) = d.call(Request::Status).await
-            && s.peers_established == 1
-        {
-            up = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert!(up, "session over the surviving connection not Established");
+    wait_status(
+        &d,
+        "session over the surviving connection not Established",
+        |s| s.peers_established == 1,
+    )
+    .await;
     d.shutdown().await;
 }
 
@@ -516,17 +511,12 @@ async fn connection_collision_keeps_our_connection_when_our_identifier_is_higher
         .recv_until(|m| matches!(m, Message::Keepalive))
         .await;
     accepted.send(&keepalive()).await;
-    let mut up = false;
-    for _ in 0..100 {
-        if let Response::Status(s) = d.call(Request::Status).await
-            && s.peers_established == 1
-        {
-            up = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert!(up, "session over the daemon's connection not Established");
+    wait_status(
+        &d,
+        "session over the daemon's connection not Established",
+        |s| s.peers_established == 1,
+    )
+    .await;
     d.shutdown().await;
 }
 
