@@ -10,6 +10,7 @@
 
 pub mod attrs;
 pub mod decision;
+mod table;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::IpAddr;
@@ -135,7 +136,7 @@ fn prefix_of_v4(k: u64) -> Prefix {
 pub struct Rib {
     local_asn: u32,
     peers: Vec<Option<PeerState>>,
-    v4: BTreeMap<u64, Entry>,
+    v4: table::V4Table,
     v6: BTreeMap<(u128, u8), Entry>,
     attrs: AttrStore,
     /// Prefixes whose best path or multipath set changed, when tracked.
@@ -151,7 +152,7 @@ impl Rib {
         Self {
             local_asn,
             peers: Vec::new(),
-            v4: BTreeMap::new(),
+            v4: table::V4Table::default(),
             v6: BTreeMap::new(),
             attrs: AttrStore::default(),
             changes: None,
@@ -242,11 +243,16 @@ impl Rib {
         } = self;
         let mut n = 0;
         if families.contains(Families::IPV4_UNICAST) {
-            n += strip_paths(v4, &doomed, peers, |k| {
-                if let Some(c) = changes.as_mut() {
+            let mut removed = 0;
+            v4.retain(|k, e| {
+                let (keep, n, changed) = strip_entry(e, &doomed, peers);
+                removed += n;
+                if changed && let Some(c) = changes.as_mut() {
                     c.push(prefix_of_v4(k));
                 }
+                keep
             });
+            n += removed;
         }
         if families.contains(Families::IPV6_UNICAST) {
             n += strip_paths(v6, &doomed, peers, |(a, l)| {
@@ -298,7 +304,7 @@ impl Rib {
             kept += usize::from(hit);
         };
         if keep.contains(Families::IPV4_UNICAST) {
-            self.v4.values_mut().for_each(&mut mark);
+            self.v4.for_each_mut(&mut mark);
         }
         if keep.contains(Families::IPV6_UNICAST) {
             self.v6.values_mut().for_each(&mut mark);
@@ -340,7 +346,7 @@ impl Rib {
     /// The entry of a prefix.
     pub fn get(&self, p: &Prefix) -> Option<&Entry> {
         match key(p) {
-            Key::V4(k) => self.v4.get(&k),
+            Key::V4(k) => self.v4.get(k),
             Key::V6(a, l) => self.v6.get(&(a, l)),
         }
     }
@@ -349,7 +355,7 @@ impl Rib {
     pub fn iter(&self) -> impl Iterator<Item = (Prefix, &Entry)> {
         self.v4
             .iter()
-            .map(|(k, e)| (prefix_of_v4(*k), e))
+            .map(|(k, e)| (prefix_of_v4(k), e))
             .chain(self.v6.iter().map(|((a, l), e)| (Prefix::V6(*a, *l), e)))
     }
 
@@ -489,7 +495,7 @@ impl Rib {
 
     fn entry_mut(&mut self, k: Key) -> Option<&mut Entry> {
         match k {
-            Key::V4(k) => self.v4.get_mut(&k),
+            Key::V4(k) => self.v4.get_mut(k),
             Key::V6(a, l) => self.v6.get_mut(&(a, l)),
         }
     }
@@ -509,8 +515,14 @@ impl Rib {
         // One tree walk for the common cases (a new prefix, or a peer
         // replacing its own only path).
         let outcome = match k {
-            Key::V4(k) => upsert(&mut self.v4, k, path, may_add),
-            Key::V6(a, l) => upsert(&mut self.v6, (a, l), path, may_add),
+            Key::V4(k) => self.v4.with_entry(k, |slot| match slot {
+                table::Either::Short(e) => upsert_entry(e, path, may_add),
+                table::Either::Bucket(e) => upsert_entry(e, path, may_add),
+            }),
+            Key::V6(a, l) => {
+                let (r, _) = upsert_entry(self.v6.entry((a, l)), path, may_add);
+                r
+            }
         };
         let result = match outcome {
             Upsert::Dropped => return Insert::Dropped,
@@ -576,7 +588,7 @@ impl Rib {
             drop(before);
             match k {
                 Key::V4(k) => {
-                    self.v4.remove(&k);
+                    self.v4.remove(k);
                 }
                 Key::V6(a, l) => {
                     self.v6.remove(&(a, l));
@@ -647,19 +659,25 @@ enum Upsert {
     },
 }
 
-fn upsert<K: Ord>(map: &mut BTreeMap<K, Entry>, key: K, path: Path, may_add: bool) -> Upsert {
+/// The insert of one path into a map entry; also says whether an entry
+/// was added (for the table's count).
+fn upsert_entry<K: Ord>(
+    slot: std::collections::btree_map::Entry<'_, K, Entry>,
+    path: Path,
+    may_add: bool,
+) -> (Upsert, bool) {
     use std::collections::btree_map::Entry as Slot;
     let same = |p: &Path| p.peer == path.peer && p.path_id == path.path_id;
-    match map.entry(key) {
+    match slot {
         Slot::Vacant(v) => {
             if !may_add {
-                return Upsert::Dropped;
+                return (Upsert::Dropped, false);
             }
             v.insert(Entry {
                 dest: Dest::One(path),
                 multipath: 1,
             });
-            Upsert::Added
+            (Upsert::Added, true)
         }
         Slot::Occupied(mut o) => {
             let e = o.get_mut();
@@ -668,14 +686,17 @@ fn upsert<K: Ord>(map: &mut BTreeMap<K, Entry>, key: K, path: Path, may_add: boo
             {
                 let old = std::mem::replace(p, path);
                 let changed = !Arc::ptr_eq(&old.attrs, &p.attrs);
-                return Upsert::Replaced {
-                    old: old.attrs,
-                    changed,
-                };
+                return (
+                    Upsert::Replaced {
+                        old: old.attrs,
+                        changed,
+                    },
+                    false,
+                );
             }
             let exists = e.dest.paths().iter().any(same);
             if !exists && !may_add {
-                return Upsert::Dropped;
+                return (Upsert::Dropped, false);
             }
             let before = e.dest.paths()[..usize::from(e.multipath)].to_vec();
             let mut paths = std::mem::replace(&mut e.dest, Dest::One(path.clone())).into_vec();
@@ -684,7 +705,7 @@ fn upsert<K: Ord>(map: &mut BTreeMap<K, Entry>, key: K, path: Path, may_add: boo
                 Some(slot) => old = Some(std::mem::replace(slot, path).attrs),
                 None => paths.push(path),
             }
-            Upsert::Rerank { paths, before, old }
+            (Upsert::Rerank { paths, before, old }, false)
         }
     }
 }
@@ -735,37 +756,46 @@ fn strip_paths<K: Ord + Copy>(
 ) -> usize {
     let mut removed = 0;
     map.retain(|k, e| {
-        let paths = e.dest.paths();
-        if !paths.iter().any(&doomed) {
-            return true;
-        }
-        if let Dest::One(_) = e.dest {
-            removed += 1;
+        let (keep, n, best_changed) = strip_entry(e, &doomed, peers);
+        removed += n;
+        if best_changed {
             changed(*k);
-            return false;
         }
-        let best_before = paths[..usize::from(e.multipath)].to_vec();
-        let placeholder = e.dest.best().clone();
-        let mut v = std::mem::replace(&mut e.dest, Dest::One(placeholder)).into_vec();
-        let n = v.len();
-        v.retain(|p| !doomed(p));
-        removed += n - v.len();
-        match rank(v, peers) {
-            Some((dest, multipath)) => {
-                if best_before.as_slice() != &dest.paths()[..usize::from(multipath)] {
-                    changed(*k);
-                }
-                e.dest = dest;
-                e.multipath = multipath;
-                true
-            }
-            None => {
-                changed(*k);
-                false
-            }
-        }
+        keep
     });
     removed
+}
+
+/// Removes the paths `doomed` picks from one entry: whether the entry
+/// stays, how many paths went, and whether its best path or multipath set
+/// changed.
+fn strip_entry(
+    e: &mut Entry,
+    doomed: &impl Fn(&Path) -> bool,
+    peers: &[Option<PeerState>],
+) -> (bool, usize, bool) {
+    let paths = e.dest.paths();
+    if !paths.iter().any(doomed) {
+        return (true, 0, false);
+    }
+    if let Dest::One(_) = e.dest {
+        return (false, 1, true);
+    }
+    let best_before = paths[..usize::from(e.multipath)].to_vec();
+    let placeholder = e.dest.best().clone();
+    let mut v = std::mem::replace(&mut e.dest, Dest::One(placeholder)).into_vec();
+    let n = v.len();
+    v.retain(|p| !doomed(p));
+    let removed = n - v.len();
+    match rank(v, peers) {
+        Some((dest, multipath)) => {
+            let changed = best_before.as_slice() != &dest.paths()[..usize::from(multipath)];
+            e.dest = dest;
+            e.multipath = multipath;
+            (true, removed, changed)
+        }
+        None => (false, removed, true),
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
