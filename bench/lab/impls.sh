@@ -322,7 +322,7 @@ exabgp_nh() {
 ########################################################################################
 # nvabgp (our agent): one process, one thread.  Config generated from the same variables; counts
 # come from its control API (`status`: peers_established, loc_rib_prefixes): the CLI for one-shot
-# queries, ctl.py as the persistent fast poller.  It does not install routes yet -> kcount = NA.
+# queries, ctl.py as the persistent fast poller.  KERNEL=1 installs learned routes ([kernel]).
 # Its log (stderr, RUST_LOG=${NVABGP_LOG:-info}, microsecond UTC timestamps) goes to $D/nvabgp.log.
 nvabgp_start() {
   _d nvabgp
@@ -342,6 +342,16 @@ nvabgp_start() {
       echo "address = \"$p\""
       echo "asn = $PEER_AS"
     done
+    # KERNEL=1: install learned routes (pinned routes too, as in production);
+    # otherwise leave the namespace's table alone, like bird-nokernel.
+    echo "[kernel]"
+    if [ "${KERNEL:-0}" = 1 ]; then
+      echo "install = true"
+    else
+      echo "install = false"
+      echo "pin = \"none\""
+      echo "pin_default = false"
+    fi
   } >"$D/nvabgp.toml"
   rm -f "$D/nvabgp.sock" "$D/t_exec"
   # t_fork: before `ip netns exec` (which costs a few ms itself); t_exec: written inside the

@@ -80,14 +80,14 @@ lab_cleanup >/dev/null 2>&1
 
 log "=== M2 ingest 1M (elapsed $(elapsed)s)"
 for ((r = 1; r <= RUNS; r++)); do
-  step 90 env MAXWAIT=60 bash "$LAB/m2.sh" nvabgp 1000000 1
+  step 90 env MAXWAIT=60 KERNEL=0 bash "$LAB/m2.sh" nvabgp 1000000 1
   step 90 env MAXWAIT=60 KERNEL=0 LABEL=bird-nokernel bash "$LAB/m2.sh" bird 1000000 1
 done
 step 120 env MAXWAIT=90 KERNEL=0 LABEL=frr-nokernel bash "$LAB/m2.sh" frr 1000000 "$RUNS_REF"
 step 150 env MAXWAIT=120 bash "$LAB/m2.sh" gobgp 1000000 "$RUNS_REF"
 log "=== M2 ingest 100k (elapsed $(elapsed)s)"
 for ((r = 1; r <= RUNS; r++)); do
-  step 60 env MAXWAIT=30 bash "$LAB/m2.sh" nvabgp 100000 1
+  step 60 env MAXWAIT=30 KERNEL=0 bash "$LAB/m2.sh" nvabgp 100000 1
   step 60 env MAXWAIT=30 KERNEL=0 LABEL=bird-nokernel bash "$LAB/m2.sh" bird 100000 1
 done
 step 60 env MAXWAIT=30 KERNEL=0 LABEL=frr-nokernel bash "$LAB/m2.sh" frr 100000 "$RUNS_REF"
@@ -111,7 +111,7 @@ step 90 env PREFIXES=1000000 bash "$LAB/m4.sh" bird kill 1
 for i in frr gobgp; do step 60 env PREFIXES=10 bash "$LAB/m4.sh" "$i" kill "$RUNS_REF"; done
 log "=== Two Route Servers announcing the same prefixes (elapsed $(elapsed)s)"
 for n in 100000 1000000; do
-  step 90 env MAXWAIT=60 TWO_RS=1 LABEL=nvabgp-2rs bash "$LAB/m2.sh" nvabgp "$n" 1
+  step 90 env MAXWAIT=60 TWO_RS=1 KERNEL=0 LABEL=nvabgp-2rs bash "$LAB/m2.sh" nvabgp "$n" 1
   step 90 env MAXWAIT=60 TWO_RS=1 KERNEL=0 LABEL=bird-nokernel-2rs bash "$LAB/m2.sh" bird "$n" 1
   step 90 env TWO_RS=1 PREFIXES="$n" LABEL=nvabgp-2rs bash "$LAB/m4.sh" nvabgp kill 1
   step 90 env TWO_RS=1 PREFIXES="$n" LABEL=bird-2rs bash "$LAB/m4.sh" bird kill 1
