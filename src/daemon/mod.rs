@@ -157,8 +157,14 @@ pub async fn run(
         let _ = std::fs::create_dir_all(dir);
     }
     let server = ControlServer::bind(socket).await.map_err(|e| {
+        let hint = match e.kind() {
+            std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::NotFound => {
+                " (set `control_socket` to a writable path)"
+            }
+            _ => "",
+        };
         anyhow::anyhow!(
-            "cannot open the control socket {}: {e} (set `control_socket` to a writable path)",
+            "cannot open the control socket {}: {e}{hint}",
             socket.display()
         )
     })?;
