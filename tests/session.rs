@@ -640,3 +640,42 @@ async fn a_burst_larger_than_the_rib_queue_is_processed_without_waiting_for_more
     assert_eq!(n, 300, "UPDATEs left in the receive buffer");
     d.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_without_four_octet_as_gets_two_octet_paths() {
+    // An old speaker: no 4-octet AS capability, no route refresh. The
+    // session must come up and our routes go out with a 2-octet AS_PATH.
+    use bgp_proto::message::capability::Capability;
+    use bgp_proto::message::open::OptionalParameter;
+    let peer_ip: IpAddr = "127.0.9.2".parse().unwrap();
+    let d = daemon("127.0.9.1", "127.0.9.2", free_port(peer_ip), "").await;
+    let mut p = FakePeer::connect(peer_ip, d.listen).await;
+    let old = Open {
+        version: 4,
+        my_as: 65515,
+        hold_time: 9,
+        bgp_identifier: "10.1.1.4".parse().unwrap(),
+        parameters: vec![OptionalParameter::Capabilities(vec![
+            Capability::Multiprotocol {
+                afi: Afi::Ipv4,
+                safi: Safi::Unicast,
+            },
+        ])],
+    };
+    p.handshake(&old).await;
+    assert!(!p.ctx.four_octet_as);
+    let (m, _) = p
+        .recv_until(|m| matches!(m, Message::Update(u) if u.nlri().count() > 0))
+        .await;
+    // AS_PATH value: one AS_SEQUENCE of one 2-octet ASN (65001).
+    let Ok(Message::Update(u)) = bgp_proto::decode(&m, &p.ctx) else {
+        panic!("expected UPDATE");
+    };
+    assert_eq!(u.as_path_view().unwrap().as_bytes(), [2, 1, 0xfd, 0xe9]);
+    assert_eq!(u.as_path().unwrap().to_string(), "65001");
+    wait_status(&d, "session with the old speaker not Established", |s| {
+        s.peers_established == 1
+    })
+    .await;
+    d.shutdown().await;
+}
