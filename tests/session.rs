@@ -679,3 +679,19 @@ async fn a_peer_without_four_octet_as_gets_two_octet_paths() {
     .await;
     d.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_from_unknown_addresses_are_closed() {
+    let peer_ip: IpAddr = "127.0.10.2".parse().unwrap();
+    let d = daemon("127.0.10.1", "127.0.10.2", free_port(peer_ip), "").await;
+    let stranger: IpAddr = "127.0.10.9".parse().unwrap();
+    let mut p = FakePeer::connect(stranger, d.listen).await;
+    // Even a well-formed OPEN gets no answer: the connection just closes.
+    p.send(&encode_open(&open(65515, "10.1.1.9", 9))).await;
+    assert_eq!(p.recv().await, None, "connection from a stranger kept open");
+    wait_status(&d, "a stranger counted as a peer", |s| {
+        s.peers_established == 0
+    })
+    .await;
+    d.shutdown().await;
+}
