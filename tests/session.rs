@@ -695,3 +695,28 @@ async fn connections_from_unknown_addresses_are_closed() {
     .await;
     d.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn too_many_prefixes_close_the_session_with_cease_1() {
+    let peer_ip: IpAddr = "127.0.11.2".parse().unwrap();
+    let limit = "[peer.import]\nmax_prefixes = 2\nmax_prefixes_action = \"tear-down\"";
+    let d = daemon("127.0.11.1", "127.0.11.2", free_port(peer_ip), limit).await;
+    let mut p = FakePeer::connect(peer_ip, d.listen).await;
+    p.handshake(&open(65515, "10.1.1.4", 9)).await;
+    p.send(&update_16s(&[1, 2, 3])).await;
+    let (m, _) = p
+        .recv_until(|m| matches!(m, Message::Notification(_)))
+        .await;
+    let n = notification(&m);
+    assert_eq!(
+        n.code,
+        ErrorCode::Cease(CeaseSubcode::MaximumNumberOfPrefixesReached)
+    );
+    // RFC 4486 §4: AFI 1, SAFI 1, the limit 2.
+    assert_eq!(n.data, [0, 1, 1, 0, 0, 0, 2]);
+    wait_status(&d, "routes of the closed session still there", |s| {
+        s.loc_rib_prefixes == 0
+    })
+    .await;
+    d.shutdown().await;
+}
