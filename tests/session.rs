@@ -422,17 +422,16 @@ async fn silent_peer_is_dropped_when_the_hold_timer_expires() {
     d.shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn connection_collision_keeps_the_connection_of_the_higher_identifier() {
-    // The fake peer both accepts the daemon's connection and connects to
-    // the daemon; its identifier 10.255.0.1 is higher than the daemon's
-    // 10.0.0.100, so RFC 4271 §6.8 keeps the connection the peer opened.
-    let peer_ip: IpAddr = "127.0.5.2".parse().unwrap();
+/// Two connections between the daemon at `local` and a fake peer at
+/// `peer`: the one the daemon opened (its OPEN already received) and one
+/// the peer opened (nothing sent yet).
+async fn collision(local: &str, peer: &str) -> (Daemon, FakePeer, FakePeer) {
+    let peer_ip: IpAddr = peer.parse().unwrap();
     let listener = TcpListener::bind(SocketAddr::new(peer_ip, 0))
         .await
         .unwrap();
     let port = listener.local_addr().unwrap().port();
-    let d = daemon("127.0.5.1", "127.0.5.2", port, "").await;
+    let d = daemon(local, peer, port, "").await;
     let (ours_stream, _) = tokio::time::timeout(WAIT, listener.accept())
         .await
         .unwrap()
@@ -444,8 +443,17 @@ async fn connection_collision_keeps_the_connection_of_the_higher_identifier() {
         bgp_proto::decode(&m, &accepted.ctx),
         Ok(Message::Open(_))
     ));
+    let initiated = FakePeer::connect(peer_ip, d.listen).await;
+    (d, accepted, initiated)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connection_collision_keeps_the_connection_of_the_higher_identifier() {
+    // The fake peer both accepts the daemon's connection and connects to
+    // the daemon; its identifier 10.255.0.1 is higher than the daemon's
+    // 10.0.0.100, so RFC 4271 §6.8 keeps the connection the peer opened.
+    let (d, mut accepted, mut initiated) = collision("127.0.5.1", "127.0.5.2").await;
     let mine = open(65515, "10.255.0.1", 9);
-    let mut initiated = FakePeer::connect(peer_ip, d.listen).await;
     initiated.send(&encode_open(&mine)).await;
     accepted.send(&encode_open(&mine)).await;
     // The daemon's own connection is closed with Cease / Connection
@@ -477,24 +485,8 @@ async fn connection_collision_keeps_the_connection_of_the_higher_identifier() {
 async fn connection_collision_keeps_our_connection_when_our_identifier_is_higher() {
     // Peer identifier 10.0.0.1 < the daemon's 10.0.0.100: the connection
     // the daemon opened survives, the peer's is closed with Cease 7.
-    let peer_ip: IpAddr = "127.0.6.2".parse().unwrap();
-    let listener = TcpListener::bind(SocketAddr::new(peer_ip, 0))
-        .await
-        .unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let d = daemon("127.0.6.1", "127.0.6.2", port, "").await;
-    let (ours_stream, _) = tokio::time::timeout(WAIT, listener.accept())
-        .await
-        .unwrap()
-        .unwrap();
-    let mut accepted = FakePeer::new(ours_stream);
-    let m = accepted.recv().await.unwrap();
-    assert!(matches!(
-        bgp_proto::decode(&m, &accepted.ctx),
-        Ok(Message::Open(_))
-    ));
+    let (d, mut accepted, mut initiated) = collision("127.0.6.1", "127.0.6.2").await;
     let mine = open(65515, "10.0.0.1", 9);
-    let mut initiated = FakePeer::connect(peer_ip, d.listen).await;
     initiated.send(&encode_open(&mine)).await;
     // Give the daemon the second connection before the first one's OPEN.
     tokio::time::sleep(Duration::from_millis(100)).await;
