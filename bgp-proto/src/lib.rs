@@ -9,6 +9,9 @@
 //! - [`decode`]: one framed message into a [`Message`]. UPDATEs decode into a
 //!   validated zero-copy view ([`Update`]) whose iterators allocate nothing;
 //!   [`Update::to_message`] gives the owned, typed form.
+//! - [`decode_lazy`]: the same, except that an UPDATE's NLRI entries are
+//!   checked as they are iterated ([`LazyUpdate`]), so that a full-table
+//!   ingest reads each prefix once; same errors, see its contract.
 //! - Encoding: [`encode`], and [`message::builder::UpdateBuilder`] which packs
 //!   prefixes sharing one attribute set into as few UPDATEs as the session's
 //!   maximum size allows.
@@ -58,6 +61,6 @@ pub use message::encode_keepalive;
 pub use message::notification::Notification;
 pub use message::open::{Negotiated, Open, negotiate};
 pub use message::route_refresh::{RouteRefresh, RouteRefreshSubtype};
-pub use message::update::Update;
-pub use message::{Message, decode, encode};
+pub use message::update::{LazyNlriIter, LazyUpdate, Update};
+pub use message::{LazyMessage, Message, decode, decode_lazy, encode};
 pub use prefix::{Nlri, Prefix};

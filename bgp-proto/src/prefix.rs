@@ -528,13 +528,22 @@ fn load_u128_short(b: &[u8]) -> u128 {
     u128::from(load_u64(b)) << 64 | u128::from(low)
 }
 
-impl Iterator for NlriIter<'_> {
-    type Item = Nlri;
+/// A malformed NLRI entry, met by [`NlriIter::next_entry`]: where and why
+/// is left to the caller, who knows which field it was (this is the hot
+/// loop's answer, one bit).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Malformed;
 
+impl NlriIter<'_> {
+    /// The next entry; `Some(Err(Malformed))` at a malformed one (length
+    /// beyond the family's, entry overrunning the field, path identifier
+    /// cut short), after which the iterator is empty, second field
+    /// included. [`NlriIter::next`] and the UPDATE view's lazily checked
+    /// iterator are both this loop.
     // Always inlined: called once per prefix of a full table, and the call
     // would cost as much as the read.
     #[inline(always)]
-    fn next(&mut self) -> Option<Nlri> {
+    pub(crate) fn next_entry(&mut self) -> Option<Result<Nlri, Malformed>> {
         if self.buf.is_empty() {
             if self.then.is_empty() {
                 return None;
@@ -543,17 +552,30 @@ impl Iterator for NlriIter<'_> {
             self.encoding = self.then_encoding;
             self.plain = self.encoding as u8 == Encoding::Ipv4 as u8;
         }
+        // Every read fails only on a malformed entry: `buf` is not empty.
         let r = if self.plain {
             read_ipv4(&mut self.buf)
         } else {
             self.read_other()
         };
-        if r.is_none() {
-            // A malformed entry ends the iteration, second field included.
-            self.buf = &[];
-            self.then = &[];
+        match r {
+            Some(n) => Some(Ok(n)),
+            None => {
+                self.buf = &[];
+                self.then = &[];
+                Some(Err(Malformed))
+            }
         }
-        r
+    }
+}
+
+impl Iterator for NlriIter<'_> {
+    type Item = Nlri;
+
+    #[inline(always)]
+    fn next(&mut self) -> Option<Nlri> {
+        // A malformed entry ends the iteration.
+        self.next_entry()?.ok()
     }
 }
 

@@ -11,8 +11,8 @@ use bgp_proto::iana::UpdateSubcode as S;
 use bgp_proto::message::owned::AttributeValue;
 use bgp_proto::message::update::Update;
 use bgp_proto::{
-    Action, Afi, AttributeError, AttributeType as T, Context, DecodeError, ErrorCode, Message,
-    Origin, Safi, decode,
+    Action, Afi, AttributeError, AttributeType as T, Context, DecodeError, ErrorCode, LazyMessage,
+    LazyUpdate, Message, Nlri, Origin, Prefix, Safi, decode, decode_lazy,
 };
 
 const MODERN: Context = Context::MODERN;
@@ -86,9 +86,36 @@ fn message(withdrawn: &[u8], attrs: &[Vec<u8>], nlri: &[u8]) -> Vec<u8> {
     message_from_body(&body)
 }
 
+/// Decodes an UPDATE; every test goes through here, so each case also
+/// checks that the lazily checked path gives the same outcome.
 fn parse<'a>(msg: &'a [u8], ctx: &Context) -> Result<Update<'a>, DecodeError> {
-    match decode(msg, ctx)? {
-        Message::Update(u) => Ok(u),
+    let eager = match decode(msg, ctx) {
+        Ok(Message::Update(u)) => Ok(u),
+        Ok(other) => panic!("not an UPDATE: {other:?}"),
+        Err(e) => Err(e),
+    };
+    assert_eq!(
+        lazy_outcome(msg, ctx),
+        eager.clone(),
+        "the lazy path differs"
+    );
+    eager
+}
+
+/// What the lazy path gives for `msg`: the first error, from
+/// `decode_lazy` or from its iterators read to the end, else the checked
+/// view (`LazyUpdate::check`).
+fn lazy_outcome<'a>(msg: &'a [u8], ctx: &Context) -> Result<Update<'a>, DecodeError> {
+    let u = lazy(msg, ctx)?;
+    for n in u.withdrawn().chain(u.announced()) {
+        n?;
+    }
+    u.check()
+}
+
+fn lazy<'a>(msg: &'a [u8], ctx: &Context) -> Result<LazyUpdate<'a>, DecodeError> {
+    match decode_lazy(msg, ctx)? {
+        LazyMessage::Update(u) => Ok(u),
         other => panic!("not an UPDATE: {other:?}"),
     }
 }
@@ -585,6 +612,91 @@ fn bad_nlri_resets_the_session_with_invalid_network_field() {
     };
     let msg = message(&[0, 0, 1], &[], &[]);
     assert_fatal(&fatal(&msg, &ctx), S::InvalidNetworkField, &[], 21);
+}
+
+/// RFC 7606 §5.3 through the lazy path: `decode_lazy` accepts the
+/// message, the iterator yields the well-formed entries before the
+/// malformed one, then `decode`'s error (the session reset), then nothing.
+#[test]
+fn the_lazy_path_reports_bad_nlri_where_the_iterator_meets_it() {
+    let v4 = |a: [u8; 4], len| Nlri::new(Prefix::V4(u32::from_be_bytes(a), len));
+    let nlri = [
+        24, 10, 0, 0, 25, 10, 0, 1, 0x80, 16, 10, 1, 33, 10, 0, 0, 0, 0,
+    ];
+    let msg = message(&[16, 10, 9], &standard(), &nlri);
+    let u = lazy(&msg, &MODERN).expect("only an NLRI entry is malformed");
+    let e = fatal(&msg, &MODERN);
+    assert_fatal(&e, S::InvalidNetworkField, &[], AFTER_STANDARD + 3 + 12);
+    assert_eq!(e.action, Action::SessionReset);
+    // The Withdrawn Routes field is fine.
+    let withdrawn: Vec<_> = u.withdrawn().collect();
+    assert_eq!(withdrawn, [Ok(v4([10, 9, 0, 0], 16))]);
+    let mut announced = u.announced();
+    assert_eq!(announced.next(), Some(Ok(v4([10, 0, 0, 0], 24))));
+    assert_eq!(announced.next(), Some(Ok(v4([10, 0, 1, 128], 25))));
+    assert_eq!(announced.next(), Some(Ok(v4([10, 1, 0, 0], 16))));
+    assert_eq!(announced.next(), Some(Err(e.clone())));
+    assert_eq!(announced.next(), None);
+    assert_eq!(announced.next(), None);
+    // A caller that read only the withdrawn routes learns of it from
+    // `check`.
+    assert_eq!(u.check(), Err(e));
+
+    // MP_REACH_NLRI (IPv6): the error disables the family, as `decode`
+    // says; the entries before it come out first.
+    let mut v = vec![0, 2, 1, 16, 0x20, 0x01, 0x0d, 0xb8];
+    v.extend_from_slice(&[0; 12]);
+    // Reserved octet, 2001:db8::/32, then a /129.
+    v.extend_from_slice(&[0, 32, 0x20, 0x01, 0x0d, 0xb8, 129, 0xff]);
+    let mp = attr(0x80, 14, &v);
+    let msg = message(&[], &[origin(), as_path(), mp.clone()], &[]);
+    let e = fatal(&msg, &MODERN);
+    // Attribute at 36, value at 39, NLRI at 60, the /129 at 65.
+    assert_fatal(&e, S::OptionalAttributeError, &mp, 65);
+    assert_eq!(e.family, Some((Afi::Ipv6, Safi::Unicast)));
+    let u = lazy(&msg, &MODERN).unwrap();
+    let announced: Vec<_> = u.announced().collect();
+    let first = Prefix::V6(0x2001_0db8 << 96, 32);
+    assert_eq!(announced, [Ok(Nlri::new(first)), Err(e)]);
+
+    // A truncated path identifier in MP_UNREACH_NLRI with ADD-PATH.
+    let ctx = Context {
+        add_path: bgp_proto::Families::IPV6_UNICAST,
+        ..MODERN
+    };
+    let un = attr(0x80, 15, &[0, 2, 1, 0, 0, 0, 7, 0, 0, 0, 0]);
+    let msg = message(&[8, 10], std::slice::from_ref(&un), &[]);
+    let e = fatal(&msg, &ctx);
+    assert_fatal(&e, S::OptionalAttributeError, &un, 23 + 2 + 3 + 3 + 5);
+    let u = lazy(&msg, &ctx).unwrap();
+    let withdrawn: Vec<_> = u.withdrawn().collect();
+    let default = Nlri {
+        path_id: Some(7),
+        prefix: Prefix::V6(0, 0),
+    };
+    assert_eq!(withdrawn, [Ok(v4([10, 0, 0, 0], 8)), Ok(default), Err(e)]);
+}
+
+/// The first error of a message with two is `decode`'s on the lazy path
+/// too, although the lazy path checks the attributes first: a repeated
+/// MP_REACH_NLRI (Malformed Attribute List) after a malformed NLRI field
+/// (Invalid Network Field, found first by `decode`).
+#[test]
+fn the_lazy_path_gives_decodes_first_error_of_two() {
+    let msg = message(
+        &[],
+        &[
+            origin(),
+            as_path(),
+            next_hop(),
+            mp_reach_v6(0x80),
+            mp_reach_v6(0x80),
+        ],
+        &[24, 10, 0],
+    );
+    let e = fatal(&msg, &MODERN);
+    assert_fatal(&e, S::InvalidNetworkField, &[], AFTER_STANDARD + 2 * 29);
+    assert_eq!(lazy(&msg, &MODERN), Err(e));
 }
 
 // ---- Optional Attribute Error (9): MP_REACH_NLRI / MP_UNREACH_NLRI ------

@@ -1,7 +1,13 @@
 //! UPDATE round trips: real vectors and property tests.
 
-use bgp_proto::{Context, Families, Message, decode};
+use bgp_proto::{Context, Families, LazyMessage, Message, decode, decode_lazy};
 use bytes::BytesMut;
+
+/// The fuzz targets' checks; `check_lazy` compares the lazily checked
+/// path with the checked one.
+#[path = "../fuzz/src/lib.rs"]
+#[allow(dead_code)]
+mod fuzz_checks;
 
 /// One UPDATE vector and the session state it was sent with.
 struct Vector {
@@ -118,6 +124,40 @@ fn decoding_and_reading_a_clean_update_allocates_nothing() {
             std::hint::black_box(sum);
         });
         assert_eq!(n, 0, "{}", v.name);
+    }
+}
+
+/// The lazily checked path reads each prefix once and allocates nothing
+/// either, errors being found on the way.
+#[test]
+fn decoding_lazily_and_reading_a_clean_update_allocates_nothing() {
+    for v in update_vectors() {
+        let n = counting::allocations(|| {
+            let Ok(LazyMessage::Update(u)) = decode_lazy(&v.bytes, &v.ctx) else {
+                panic!("{}", v.name);
+            };
+            let mut sum = 0;
+            for n in u.withdrawn().chain(u.announced()) {
+                sum += usize::from(n.expect("a real UPDATE").prefix.len());
+            }
+            sum += u.communities().count() + u.large_communities().count();
+            sum += u.as_path_view().map_or(0, |p| p.asns().count());
+            sum += usize::from(u.origin().is_some() && u.next_hop().is_some());
+            sum += usize::from(u.mp_reach().is_some() || u.end_of_rib().is_some());
+            std::hint::black_box(sum);
+        });
+        assert_eq!(n, 0, "{}", v.name);
+    }
+}
+
+#[test]
+fn every_real_update_decodes_lazily_as_it_decodes() {
+    for v in update_vectors() {
+        fuzz_checks::check_lazy(&v.bytes, &v.ctx);
+        let Ok(LazyMessage::Update(u)) = decode_lazy(&v.bytes, &v.ctx) else {
+            panic!("{}", v.name);
+        };
+        assert!(u.clone().check().is_ok(), "{}", v.name);
     }
 }
 
@@ -959,6 +999,81 @@ mod properties {
             msg.extend_from_slice(&body);
             exercise(&msg, &ctx);
             exercise(&body, &ctx);
+        }
+
+        /// `decode_lazy` against `decode` (see `fuzz_checks::check_lazy`:
+        /// same errors, the same prefixes before a malformed entry as an
+        /// independent reading, the same view otherwise) on valid UPDATEs
+        /// with edits, half of them in the NLRI: length octets bumped past
+        /// the family's maximum or past the field, fields cut short.
+        #[test]
+        fn lazy_decoding_agrees_with_decoding_on_mutated_updates(
+            (ctx, m) in context().prop_flat_map(|ctx| (Just(ctx), message(ctx))),
+            edits in prop::collection::vec(
+                (any::<prop::sample::Index>(), any::<u8>(), 0u8..6), 0..4,
+            ),
+        ) {
+            let mut out = BytesMut::new();
+            m.encode(&ctx, &mut out).unwrap();
+            let mut body = out[19..].to_vec();
+            for (at, byte, op) in edits {
+                if body.is_empty() {
+                    break;
+                }
+                let i = at.index(body.len());
+                match op {
+                    0 => body[i] = byte,
+                    1 => body[i] ^= 1 << (byte % 8),
+                    2 => body.truncate(i),
+                    3 => body.insert(i, byte),
+                    // An NLRI length octet (the first of some entry, if
+                    // `i` hits one) made too long or absurd.
+                    4 => body[i] = body[i].saturating_add(byte % 16 + 1),
+                    _ => body[i] = 129 + byte % 127,
+                }
+            }
+            let mut msg = out[..19].to_vec();
+            msg[16..18].copy_from_slice(&((body.len() + 19) as u16).to_be_bytes());
+            msg.extend_from_slice(&body);
+            fuzz_checks::check_lazy(&msg, &ctx);
+        }
+
+        /// The same on bodies whose NLRI fields are arbitrary bytes:
+        /// valid attributes for both families, then random Withdrawn
+        /// Routes, NLRI and MP NLRI fields (most of them malformed).
+        #[test]
+        fn lazy_decoding_agrees_with_decoding_on_random_nlri_fields(
+            ctx in context(),
+            withdrawn in prop::collection::vec(any::<u8>(), 0..24),
+            nlri in prop::collection::vec(prop_oneof![0u8..=40, any::<u8>()], 0..24),
+            reach in prop::collection::vec(prop_oneof![0u8..=130, any::<u8>()], 0..24),
+            unreach in prop::collection::vec(any::<u8>(), 0..24),
+            which in 0u8..4,
+        ) {
+            let mut attrs = vec![0x40, 1, 1, 0, 0x40, 2, 0, 0x40, 3, 4, 192, 0, 2, 1];
+            if which & 1 != 0 {
+                let mut v = vec![0, 2, 1, 16];
+                v.extend_from_slice(&[0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0]);
+                v.extend_from_slice(&reach);
+                attrs.extend_from_slice(&[0x80, 14, v.len() as u8]);
+                attrs.extend_from_slice(&v);
+            }
+            if which & 2 != 0 {
+                let mut v = vec![0, 2, 1];
+                v.extend_from_slice(&unreach);
+                attrs.extend_from_slice(&[0x80, 15, v.len() as u8]);
+                attrs.extend_from_slice(&v);
+            }
+            let mut body = (withdrawn.len() as u16).to_be_bytes().to_vec();
+            body.extend_from_slice(&withdrawn);
+            body.extend_from_slice(&(attrs.len() as u16).to_be_bytes());
+            body.extend_from_slice(&attrs);
+            body.extend_from_slice(&nlri);
+            let mut msg = vec![0xff; 16];
+            msg.extend_from_slice(&((body.len() + 19) as u16).to_be_bytes());
+            msg.push(2);
+            msg.extend_from_slice(&body);
+            fuzz_checks::check_lazy(&msg, &ctx);
         }
 
         #[test]

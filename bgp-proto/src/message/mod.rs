@@ -17,7 +17,7 @@ use crate::iana::{ErrorCode, HeaderSubcode, MessageType};
 use notification::Notification;
 use open::Open;
 use route_refresh::RouteRefresh;
-use update::Update;
+use update::{LazyUpdate, Update};
 
 /// A decoded BGP message. UPDATEs borrow from the input buffer.
 // The UPDATE view is large (its attribute index is inline); boxing it would
@@ -66,6 +66,55 @@ pub fn decode<'a>(buf: &'a [u8], ctx: &Context) -> Result<Message<'a>, DecodeErr
         }
     }
     decode_any(buf, ctx)
+}
+
+/// A decoded BGP message whose UPDATE, if it is one, checks its NLRI
+/// entries while they are read ([`LazyUpdate`]); what [`decode_lazy`]
+/// returns. The other messages are decoded in full, as by [`decode`].
+// As `Message`: the UPDATE view is inline.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LazyMessage<'a> {
+    /// OPEN (RFC 4271 §4.2).
+    Open(Open),
+    /// UPDATE (RFC 4271 §4.3), attributes checked, NLRI checked as read.
+    Update(LazyUpdate<'a>),
+    /// NOTIFICATION (RFC 4271 §4.5).
+    Notification(Notification),
+    /// KEEPALIVE (RFC 4271 §4.4).
+    Keepalive,
+    /// ROUTE-REFRESH (RFC 2918 §3, RFC 7313 §3.2).
+    RouteRefresh(RouteRefresh),
+}
+
+impl<'a> From<Message<'a>> for LazyMessage<'a> {
+    fn from(m: Message<'a>) -> Self {
+        match m {
+            Message::Open(o) => Self::Open(o),
+            Message::Update(u) => Self::Update(u.into()),
+            Message::Notification(n) => Self::Notification(n),
+            Message::Keepalive => Self::Keepalive,
+            Message::RouteRefresh(r) => Self::RouteRefresh(r),
+        }
+    }
+}
+
+/// [`decode`], except that an UPDATE's NLRI entries are checked while the
+/// caller iterates them rather than before the view is returned: the
+/// full-table receive path, which reads every prefix once instead of
+/// twice. Every error is [`decode`]'s for the same message, returned here
+/// or by the UPDATE's iterators; read [`LazyUpdate`]'s contract before
+/// using it.
+pub fn decode_lazy<'a>(buf: &'a [u8], ctx: &Context) -> Result<LazyMessage<'a>, DecodeError> {
+    if let Some((head, body)) = buf.split_first_chunk::<HEADER_LEN>() {
+        if framing::is_valid_update_header(head, buf.len(), ctx) {
+            return LazyUpdate::parse_with(body, ctx, LazyMessage::Update);
+        }
+    }
+    // Every other message, and every header error: `decode`'s general
+    // path (which gives a checked UPDATE view only for headers the
+    // shortcut refuses, i.e. never for a valid one).
+    decode_any(buf, ctx).map(LazyMessage::from)
 }
 
 /// [`decode`] of any message.

@@ -23,6 +23,9 @@ use crate::framing::HEADER_LEN;
 use crate::iana::{Afi, AttributeType, ErrorCode, HeaderSubcode, Safi, UpdateSubcode};
 use crate::prefix::{Encoding, NlriIter, check_nlri_encoded};
 
+mod lazy;
+pub use lazy::{LazyNlriIter, LazyUpdate};
+
 /// Position of a recorded attribute value inside the UPDATE body. Two
 /// octets each suffice: [`Update::parse`] refuses bodies longer than the
 /// largest message (RFC 8654).
@@ -382,6 +385,9 @@ const NEXT_HOP: u64 = 1 << 3;
 /// `parse` runs for every UPDATE of a full table.
 struct Walk {
     ctx: Context,
+    /// Check the NLRI of MP_REACH_NLRI and MP_UNREACH_NLRI here (false
+    /// for a [`LazyUpdate`], whose iterators check them).
+    check_nlri: bool,
     present: u64,
     spans: [Span; KEPT.len()],
     errors: Findings,
@@ -396,12 +402,30 @@ impl<'a> Update<'a> {
         Self::parse_with(body, ctx, |u| u)
     }
 
+    /// [`Update::parse_with`] of the checked view (`EAGER`), or of the
+    /// view a [`LazyUpdate`] wraps (`!EAGER`): everything but the NLRI
+    /// entries checked.
+    #[inline(always)]
+    pub(crate) fn parse_with<R>(
+        body: &'a [u8],
+        ctx: &Context,
+        wrap: impl FnOnce(Self) -> R,
+    ) -> Result<R, DecodeError> {
+        Self::parse_checking::<true, R>(body, ctx, wrap)
+    }
+
     /// [`Update::parse`], giving `wrap(view)`: inlined into
     /// [`crate::decode`] with [`crate::Message::Update`] as `wrap`, the
     /// view is written straight into the returned message rather than
     /// built and then copied twice (it is returned for every UPDATE).
+    ///
+    /// Without `EAGER`, the NLRI entries (Withdrawn Routes, NLRI, and those
+    /// of MP_REACH_NLRI and MP_UNREACH_NLRI) are not checked: only the
+    /// lengths that delimit their fields. The errors returned are then a
+    /// subset of the eager ones, but not necessarily the first an eager
+    /// parse finds ([`LazyUpdate::parse`] sorts that out).
     #[inline(always)]
-    pub(crate) fn parse_with<R>(
+    fn parse_checking<const EAGER: bool, R>(
         body: &'a [u8],
         ctx: &Context,
         wrap: impl FnOnce(Self) -> R,
@@ -446,22 +470,26 @@ impl<'a> Update<'a> {
             start: nlri_start as u16,
             len: (len - nlri_start) as u16,
         };
-        let ipv4 = Encoding::new(false, ctx.add_path_for(Afi::Ipv4, Safi::Unicast));
-        // RFC 7606 §5.3: unparseable withdrawn routes or NLRI are fatal.
-        let fields = [
-            (2, body.get(2..alen_at)),
-            (nlri_start, body.get(nlri_start..)),
-        ];
-        for (start, field) in fields {
-            if let Err(f) = check_nlri_encoded(field.unwrap_or_default(), ipv4) {
-                return Err(update_error(
-                    UpdateSubcode::InvalidNetworkField,
-                    HEADER_LEN + start + f.at,
-                    f.reason,
-                ));
+        // RFC 7606 §5.3: unparseable withdrawn routes or NLRI are fatal;
+        // checked here, or by a lazy view's iterators.
+        if EAGER {
+            let ipv4 = Encoding::new(false, ctx.add_path_for(Afi::Ipv4, Safi::Unicast));
+            let fields = [
+                (2, body.get(2..alen_at)),
+                (nlri_start, body.get(nlri_start..)),
+            ];
+            for (start, field) in fields {
+                if let Err(f) = check_nlri_encoded(field.unwrap_or_default(), ipv4) {
+                    return Err(update_error(
+                        UpdateSubcode::InvalidNetworkField,
+                        HEADER_LEN + start + f.at,
+                        f.reason,
+                    ));
+                }
             }
         }
         let mut walk = Walk::new(ctx);
+        walk.check_nlri = EAGER;
         let attrs = body.get(attrs_start..nlri_start).unwrap_or_default();
         walk.attributes(attrs, attrs_start)?;
         // The common case: no finding, and the well-known mandatory
@@ -601,6 +629,7 @@ impl Walk {
     fn new(ctx: &Context) -> Self {
         Walk {
             ctx: *ctx,
+            check_nlri: true,
             present: 0,
             spans: [Span::default(); KEPT.len()],
             errors: Findings::default(),
@@ -1000,6 +1029,10 @@ impl Walk {
         }
         let encoding = Encoding::new(ipv6, self.ctx.add_path_for(afi, safi));
         let nlri = v.get(nh_end + 1..).unwrap_or_default();
+        if !self.check_nlri {
+            self.reach = Some(encoding);
+            return Ok(());
+        }
         check_nlri_encoded(nlri, encoding).map_err(|f| {
             update_error(
                 UpdateSubcode::OptionalAttributeError,
@@ -1029,6 +1062,10 @@ impl Walk {
             return Ok(());
         };
         let encoding = Encoding::new(ipv6, self.ctx.add_path_for(afi, safi));
+        if !self.check_nlri {
+            self.unreach = Some(encoding);
+            return Ok(());
+        }
         check_nlri_encoded(v.get(3..).unwrap_or_default(), encoding).map_err(|f| {
             update_error(
                 UpdateSubcode::OptionalAttributeError,
