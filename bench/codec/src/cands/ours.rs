@@ -9,7 +9,7 @@
 //! each AS_PATH ASN, and the number of communities / large communities.
 
 use crate::{Candidate, DecodeError, Tally, err};
-use bgp_proto::{Context, Message, Nlri, Prefix};
+use bgp_proto::{Context, LazyMessage, Nlri, Prefix};
 
 pub struct Ours;
 
@@ -31,9 +31,13 @@ impl Candidate for Ours {
     }
     #[inline(always)]
     fn decode(&mut self, msg: &[u8], t: &mut Tally) -> Result<(), DecodeError> {
-        // Borrow the view instead of moving it out of the enum: one copy less.
-        let m = bgp_proto::decode(msg, &Context::MODERN).map_err(err)?;
-        let Message::Update(u) = &m else {
+        // The receive path of a full-table ingest: `decode_lazy` checks the
+        // header, lengths and every attribute up front, and each NLRI entry
+        // as the iterators read it (an `Err` there is the session reset
+        // `decode` would have returned). Borrow the view instead of moving
+        // it out of the enum: one copy less.
+        let m = bgp_proto::decode_lazy(msg, &Context::MODERN).map_err(err)?;
+        let LazyMessage::Update(u) = &m else {
             return Ok(());
         };
         // A finding means the corpus was judged malformed: not a valid run.
@@ -42,7 +46,7 @@ impl Candidate for Ours {
         }
         t.updates += 1;
         for p in u.withdrawn() {
-            pfx(t, p, true);
+            pfx(t, p.map_err(err)?, true);
         }
         if let Some(path) = u.as_path_view() {
             for asn in path.asns() {
@@ -52,7 +56,7 @@ impl Candidate for Ours {
         t.communities += u.communities().count() as u64;
         t.large_communities += u.large_communities().count() as u64;
         for p in u.announced() {
-            pfx(t, p, false);
+            pfx(t, p.map_err(err)?, false);
         }
         Ok(())
     }
