@@ -297,19 +297,19 @@ pub struct LazyNlriIter<'a> {
     ctx: Context,
 }
 
-impl LazyNlriIter<'_> {
-    /// The error for the malformed entry just met.
-    #[cold]
-    #[inline(never)]
-    fn fault(&self) -> DecodeError {
-        // Offsets count from the start of the message, header included.
-        let fallback = DecodeError::new(
-            ErrorCode::UpdateMessage(UpdateSubcode::InvalidNetworkField),
-            HEADER_LEN,
-            "malformed NLRI entry",
-        );
-        eager_error(self.body, &self.ctx, fallback)
-    }
+/// The error for a malformed entry met in `body`. Takes the body and the
+/// context by value, not the iterator: an iterator whose address went to
+/// a call would be kept in memory, each entry's step stored to it.
+#[cold]
+#[inline(never)]
+fn fault(body: &[u8], ctx: Context) -> DecodeError {
+    // Offsets count from the start of the message, header included.
+    let fallback = DecodeError::new(
+        ErrorCode::UpdateMessage(UpdateSubcode::InvalidNetworkField),
+        HEADER_LEN,
+        "malformed NLRI entry",
+    );
+    eager_error(body, &ctx, fallback)
 }
 
 impl Iterator for LazyNlriIter<'_> {
@@ -320,7 +320,7 @@ impl Iterator for LazyNlriIter<'_> {
     fn next(&mut self) -> Option<Self::Item> {
         Some(match self.entries.next_entry()? {
             Ok(n) => Ok(n),
-            Err(Malformed) => Err(self.fault()),
+            Err(Malformed) => Err(fault(self.body, self.ctx)),
         })
     }
 }
