@@ -12,7 +12,7 @@
 //! 4096 bytes.
 
 use bgp_proto::framing::Framer;
-use bgp_proto::{Context, Message, Prefix};
+use bgp_proto::{Context, LazyMessage, Message, Nlri, Prefix};
 use bytes::BytesMut;
 use divan::counter::{BytesCount, ItemsCount};
 use divan::{Bencher, black_box};
@@ -285,6 +285,15 @@ fn for_each_message(mut stream: &[u8], mut f: impl FnMut(&[u8])) {
     }
 }
 
+/// What the iterating benches fold each prefix into.
+#[inline(always)]
+fn touch(sum: u64, n: Nlri) -> u64 {
+    sum.wrapping_add(match n.prefix {
+        Prefix::V4(a, l) => u64::from(a) << 8 | u64::from(l),
+        Prefix::V6(a, l) => (a >> 64) as u64 ^ a as u64 ^ u64::from(l),
+    })
+}
+
 /// Decode every message and touch every prefix, AS_PATH ASN and community,
 /// as a full-table ingest does. Throughput in prefixes and bytes.
 #[divan::bench]
@@ -298,10 +307,37 @@ fn decode_and_iterate(bencher: Bencher) {
             for_each_message(black_box(&c.bytes), |m| {
                 if let Ok(Message::Update(u)) = bgp_proto::decode(m, &Context::MODERN) {
                     for n in u.withdrawn().chain(u.announced()) {
-                        sum = sum.wrapping_add(match n.prefix {
-                            Prefix::V4(a, l) => u64::from(a) << 8 | u64::from(l),
-                            Prefix::V6(a, l) => (a >> 64) as u64 ^ a as u64 ^ u64::from(l),
-                        });
+                        sum = touch(sum, n);
+                    }
+                    if let Some(path) = u.as_path_view() {
+                        sum = path.asns().fold(sum, |s, a| s.wrapping_add(u64::from(a)));
+                    }
+                    sum += u.communities().count() as u64 + u.large_communities().count() as u64;
+                }
+            });
+            sum
+        });
+}
+
+/// [`decode_and_iterate`] through `decode_lazy`, which checks each NLRI
+/// entry as it is iterated rather than before: the ingest path
+/// bench/codec measures. A malformed entry would end its message's
+/// iteration (the corpus has none: `the_corpus` checks).
+#[divan::bench]
+fn decode_lazy_and_iterate(bencher: Bencher) {
+    let c = the_corpus();
+    bencher
+        .counter(ItemsCount::new(c.prefixes))
+        .counter(BytesCount::new(c.bytes.len()))
+        .bench(|| {
+            let mut sum = 0u64;
+            for_each_message(black_box(&c.bytes), |m| {
+                if let Ok(LazyMessage::Update(u)) = bgp_proto::decode_lazy(m, &Context::MODERN) {
+                    for n in u.withdrawn().chain(u.announced()) {
+                        let Ok(n) = n else {
+                            return;
+                        };
+                        sum = touch(sum, n);
                     }
                     if let Some(path) = u.as_path_view() {
                         sum = path.asns().fold(sum, |s, a| s.wrapping_add(u64::from(a)));
@@ -324,6 +360,22 @@ fn decode_only(bencher: Bencher) {
             let mut ok = 0u32;
             for_each_message(black_box(&c.bytes), |m| {
                 ok += u32::from(bgp_proto::decode(m, &Context::MODERN).is_ok());
+            });
+            ok
+        });
+}
+
+/// `decode_lazy` only: the checks other than the NLRI entries'.
+#[divan::bench]
+fn decode_lazy_only(bencher: Bencher) {
+    let c = the_corpus();
+    bencher
+        .counter(ItemsCount::new(c.prefixes))
+        .counter(BytesCount::new(c.bytes.len()))
+        .bench(|| {
+            let mut ok = 0u32;
+            for_each_message(black_box(&c.bytes), |m| {
+                ok += u32::from(bgp_proto::decode_lazy(m, &Context::MODERN).is_ok());
             });
             ok
         });
@@ -362,6 +414,31 @@ fn framer_and_decode(bencher: Bencher) {
             while let Ok(Some(m)) = framer.next_message(&mut buf) {
                 if let Ok(Message::Update(u)) = bgp_proto::decode(&m, &Context::MODERN) {
                     prefixes += u.withdrawn().count() + u.announced().count();
+                }
+            }
+            prefixes
+        });
+}
+
+/// [`framer_and_decode`] with `decode_lazy`, counting the entries that
+/// read well.
+#[divan::bench]
+fn framer_and_decode_lazy(bencher: Bencher) {
+    let c = the_corpus();
+    let framer = Framer::new(Context::MODERN);
+    bencher
+        .counter(ItemsCount::new(c.prefixes))
+        .counter(BytesCount::new(c.bytes.len()))
+        .with_inputs(|| BytesMut::from(&c.bytes[..]))
+        .bench_local_values(|mut buf| {
+            let mut prefixes = 0usize;
+            while let Ok(Some(m)) = framer.next_message(&mut buf) {
+                if let Ok(LazyMessage::Update(u)) = bgp_proto::decode_lazy(&m, &Context::MODERN) {
+                    prefixes += u
+                        .withdrawn()
+                        .chain(u.announced())
+                        .filter(Result::is_ok)
+                        .count();
                 }
             }
             prefixes
