@@ -569,6 +569,31 @@ impl NlriIter<'_> {
     }
 }
 
+impl NlriIter<'_> {
+    /// Calls `f` on each entry still to come, field after field, stopping
+    /// at a malformed one: what [`NlriIter::next_entry`] yields, as one
+    /// loop per field with the encoding decided once per field rather than
+    /// once per entry (the plain IPv4 loop is [`read_ipv4`] and nothing
+    /// else).
+    #[inline(always)]
+    pub(crate) fn for_each_entry(self, mut f: impl FnMut(Nlri)) -> Result<(), Malformed> {
+        let fields = [(self.buf, self.encoding), (self.then, self.then_encoding)];
+        for (mut buf, encoding) in fields {
+            if encoding as u8 == Encoding::Ipv4 as u8 {
+                while !buf.is_empty() {
+                    f(read_ipv4(&mut buf).ok_or(Malformed)?);
+                }
+            } else {
+                let mut other = Self::with_encoding(buf, encoding);
+                while !other.buf.is_empty() {
+                    f(other.read_other().ok_or(Malformed)?);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 impl Iterator for NlriIter<'_> {
     type Item = Nlri;
 

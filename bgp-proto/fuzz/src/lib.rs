@@ -214,6 +214,19 @@ pub fn check_lazy(message: &[u8], ctx: &Context) {
     assert_eq!(withdrawn_err.is_some(), ref_withdrawn.1, "withdrawn error");
     assert_eq!(announced_ok, ref_announced.0, "announced before the error");
     assert_eq!(announced_err.is_some(), ref_announced.1, "announced error");
+    // The internal-iteration forms see the same entries and fail alike.
+    let mut seen = Vec::new();
+    let result = lazy.for_each_withdrawn(|n| seen.push(n));
+    assert_eq!(
+        (seen, result.err().as_ref()),
+        (withdrawn_ok.clone(), withdrawn_err)
+    );
+    let mut seen = Vec::new();
+    let result = lazy.for_each_announced(|n| seen.push(n));
+    assert_eq!(
+        (seen, result.err().as_ref()),
+        (announced_ok.clone(), announced_err)
+    );
     // The single-field iterators agree with the two-field ones.
     let fields = |a: bgp_proto::LazyNlriIter<'_>, b: bgp_proto::LazyNlriIter<'_>| {
         let first: Vec<_> = a.collect();

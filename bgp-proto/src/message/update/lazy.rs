@@ -136,6 +136,30 @@ impl<'a> LazyUpdate<'a> {
         self.lazy(self.0.announced())
     }
 
+    /// Calls `f` on every withdrawn unicast prefix, as
+    /// [`LazyUpdate::withdrawn`] yields them, and fails at a malformed
+    /// entry with that iterator's error (after `f` has seen the entries
+    /// before it). The same walk as the iterator's, written as one loop per
+    /// field: the fastest way through a full table.
+    #[inline(always)]
+    pub fn for_each_withdrawn(&self, f: impl FnMut(Nlri)) -> Result<(), DecodeError> {
+        self.0
+            .withdrawn()
+            .for_each_entry(f)
+            .map_err(|Malformed| fault(self.0.body, self.0.ctx))
+    }
+
+    /// Calls `f` on every announced unicast prefix, as
+    /// [`LazyUpdate::announced`] yields them; see
+    /// [`LazyUpdate::for_each_withdrawn`].
+    #[inline(always)]
+    pub fn for_each_announced(&self, f: impl FnMut(Nlri)) -> Result<(), DecodeError> {
+        self.0
+            .announced()
+            .for_each_entry(f)
+            .map_err(|Malformed| fault(self.0.body, self.0.ctx))
+    }
+
     /// The IPv4 Withdrawn Routes field.
     pub fn withdrawn_routes(&self) -> LazyNlriIter<'a> {
         self.lazy(self.0.withdrawn_routes())
