@@ -33,21 +33,22 @@ impl Candidate for Ours {
     fn decode(&mut self, msg: &[u8], t: &mut Tally) -> Result<(), DecodeError> {
         // The receive path of a full-table ingest: `decode_lazy` checks the
         // header, lengths and every attribute up front, and each NLRI entry
-        // as the iterators read it (an `Err` there is the session reset
-        // `decode` would have returned). Borrow the view instead of moving
-        // it out of the enum: one copy less.
-        let m = bgp_proto::decode_lazy(msg, &Context::MODERN).map_err(err)?;
-        let LazyMessage::Update(u) = &m else {
-            return Ok(());
+        // as `for_each_withdrawn` / `for_each_announced` read it (an `Err`
+        // there is the session reset `decode` would have returned, and
+        // fails the run). The view is borrowed where `decode_lazy` put it,
+        // not moved out of the `Result` and the enum: a copy less each.
+        let m = bgp_proto::decode_lazy(msg, &Context::MODERN);
+        let u = match &m {
+            Ok(LazyMessage::Update(u)) => u,
+            Ok(_) => return Ok(()),
+            Err(e) => return Err(err(e)),
         };
         // A finding means the corpus was judged malformed: not a valid run.
         if let Some(e) = u.errors().first() {
             return Err(err(e));
         }
         t.updates += 1;
-        for p in u.withdrawn() {
-            pfx(t, p.map_err(err)?, true);
-        }
+        u.for_each_withdrawn(|p| pfx(t, p, true)).map_err(err)?;
         if let Some(path) = u.as_path_view() {
             for asn in path.asns() {
                 t.asn(asn);
@@ -55,9 +56,7 @@ impl Candidate for Ours {
         }
         t.communities += u.communities().count() as u64;
         t.large_communities += u.large_communities().count() as u64;
-        for p in u.announced() {
-            pfx(t, p.map_err(err)?, false);
-        }
+        u.for_each_announced(|p| pfx(t, p, false)).map_err(err)?;
         Ok(())
     }
 }
