@@ -802,6 +802,8 @@ impl Daemon {
 
     /// Passes Loc-RIB changes on to the peers that re-export learned routes.
     async fn export_changes(&mut self) {
+        // Routes freed in the background since: release their attributes.
+        self.rib.tidy();
         let changed = self.rib.take_changes();
         if changed.is_empty() {
             return;
@@ -813,6 +815,10 @@ impl Daemon {
             .filter(|p| p.session.is_some() && p.spec.config.export.learned)
             .map(|p| p.spec.id)
             .collect();
+        if ids.is_empty() {
+            return;
+        }
+        let changed = changed.to_vec();
         for id in ids {
             self.sync_peer_prefixes(id, Some(&changed), false).await;
         }
@@ -823,19 +829,19 @@ impl Daemon {
     /// Passes Loc-RIB changes to the kernel: each prefix's ECMP set of BGP
     /// next hops (empty: removed) and the peer of its best path, whose
     /// per-peer install settings apply. Never blocks.
-    fn mirror_to_kernel(&self, changed: &[Prefix]) {
+    fn mirror_to_kernel(&self, changed: &crate::rib::Changes) {
         let Some(k) = &self.kernel else {
             return;
         };
-        k.set_many(changed.iter().map(|p| match self.rib.get(p) {
+        k.set_many(changed.iter().map(|p| match self.rib.get(&p) {
             Some(e) => {
                 let paths = &e.dest.paths()[..usize::from(e.multipath)];
                 let mut hops: Vec<IpAddr> = paths.iter().map(|p| p.attrs.next_hop).collect();
                 hops.dedup();
                 let peer = self.rib.peer_info(e.dest.best().peer).map(|i| i.address);
-                (*p, peer, hops)
+                (p, peer, hops)
             }
-            None => (*p, None, Vec::new()),
+            None => (p, None, Vec::new()),
         }));
     }
 

@@ -63,56 +63,84 @@ pub struct Selection {
     pub multipath: Vec<usize>,
 }
 
+/// Up to this many candidates, [`select`] keeps its working sets on the
+/// stack.
+const SMALL: usize = 16;
+
 /// Runs the decision process over `candidates`; `None` when there are none.
 pub fn select(candidates: &[Candidate<'_>]) -> Option<Selection> {
-    if candidates.is_empty() {
+    let n = candidates.len();
+    if n == 0 {
         return None;
     }
-    let mut alive: Vec<usize> = (0..candidates.len()).collect();
-    let keep_best = |alive: &mut Vec<usize>, key: &dyn Fn(&Candidate<'_>) -> u64| {
-        let best = alive.iter().map(|&i| key(&candidates[i])).min();
+    // Flags per candidate rather than index lists: with the usual two or
+    // three paths (two Route Server instances), no allocation but the
+    // result's.
+    let mut small = [[false; SMALL]; 3];
+    let mut large;
+    let [alive, snapshot, multipath]: [&mut [bool]; 3] = if n <= SMALL {
+        let [a, b, c] = &mut small;
+        [&mut a[..n], &mut b[..n], &mut c[..n]]
+    } else {
+        large = vec![false; 3 * n];
+        let (a, rest) = large.split_at_mut(n);
+        let (b, c) = rest.split_at_mut(n);
+        [a, b, c]
+    };
+    alive.fill(true);
+    let keep_best = |alive: &mut [bool], key: &dyn Fn(&Candidate<'_>) -> u64| {
+        let best = (0..n)
+            .filter(|&i| alive[i])
+            .map(|i| key(&candidates[i]))
+            .min();
         if let Some(best) = best {
-            alive.retain(|&i| key(&candidates[i]) == best);
+            for (i, a) in alive.iter_mut().enumerate() {
+                *a = *a && key(&candidates[i]) == best;
+            }
         }
     };
     // a) highest LOCAL_PREF (§9.1.1 degree of preference).
-    keep_best(&mut alive, &|c| u64::from(u32::MAX - c.attrs.local_pref));
+    keep_best(alive, &|c| u64::from(u32::MAX - c.attrs.local_pref));
     // b) shortest AS path.
-    keep_best(&mut alive, &|c| c.attrs.as_path.path_len() as u64);
+    keep_best(alive, &|c| c.attrs.as_path.path_len() as u64);
     // c) lowest ORIGIN.
-    keep_best(&mut alive, &|c| u64::from(c.attrs.origin.code()));
+    keep_best(alive, &|c| u64::from(c.attrs.origin.code()));
     // d) lowest MED among routes from the same neighboring AS.
-    let snapshot = alive.clone();
-    alive.retain(|&i| {
+    snapshot.copy_from_slice(alive);
+    for (i, a) in alive.iter_mut().enumerate() {
         let c = &candidates[i];
         let nas = c.neighbor_as();
-        !snapshot.iter().any(|&j| {
-            let d = &candidates[j];
-            d.neighbor_as() == nas && d.med() < c.med()
-        })
-    });
+        *a = *a
+            && !(0..n).any(|j| {
+                let d = &candidates[j];
+                snapshot[j] && d.neighbor_as() == nas && d.med() < c.med()
+            });
+    }
     // e) eBGP over iBGP.
-    keep_best(&mut alive, &|c| match c.peer.session {
+    keep_best(alive, &|c| match c.peer.session {
         Session::External => 0,
         Session::Internal => 1,
     });
-    let mut multipath = alive.clone();
+    multipath.copy_from_slice(alive);
     // f) (interior cost: every next hop is equally reachable here)
     // g) lowest BGP identifier.
-    keep_best(&mut alive, &|c| u64::from(u32::from(c.router_id())));
+    keep_best(alive, &|c| u64::from(u32::from(c.router_id())));
     // RFC 4456 §9: shortest CLUSTER_LIST.
-    keep_best(&mut alive, &|c| u64::from(c.attrs.cluster_list_len));
+    keep_best(alive, &|c| u64::from(c.attrs.cluster_list_len));
     // h) lowest peer address.
-    let best = alive
-        .iter()
-        .copied()
+    let best = (0..n)
+        .filter(|&i| alive[i])
         .min_by_key(|&i| candidates[i].peer.address)?;
     // The multipath set: same neighboring AS as the best path (so that MED
     // is comparable and ECMP does not mix unrelated exits).
     let nas = candidates[best].neighbor_as();
-    multipath.retain(|&i| i != best && candidates[i].neighbor_as() == nas);
-    multipath.insert(0, best);
-    Some(Selection { best, multipath })
+    let mut set = Vec::with_capacity(multipath.iter().filter(|m| **m).count());
+    set.push(best);
+    set.extend((0..n).filter(|&i| multipath[i] && i != best && candidates[i].neighbor_as() == nas));
+    Some(Selection {
+        best,
+        multipath: set,
+    })
 }
 
 #[cfg(test)]

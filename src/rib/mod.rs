@@ -113,6 +113,48 @@ pub struct UpdateOutcome {
     pub max_prefix_warning: bool,
 }
 
+/// The prefixes whose best path or multipath set changed, in the order
+/// noted within each family (a prefix may appear more than once). Kept as
+/// table keys, 8 bytes an IPv4 prefix: a peer's million routes going is a
+/// million changes, and a `Vec<Prefix>` would write four times as much.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Changes {
+    v4: Vec<u64>,
+    v6: Vec<(u128, u8)>,
+}
+
+impl Changes {
+    /// How many changes (a prefix changed twice counts twice).
+    pub fn len(&self) -> usize {
+        self.v4.len() + self.v6.len()
+    }
+
+    /// True when nothing changed.
+    pub fn is_empty(&self) -> bool {
+        self.v4.is_empty() && self.v6.is_empty()
+    }
+
+    /// The changed prefixes, IPv4 first.
+    pub fn iter(&self) -> impl Iterator<Item = Prefix> + '_ {
+        self.v4
+            .iter()
+            .map(|k| prefix_of_v4(*k))
+            .chain(self.v6.iter().map(|&(a, l)| Prefix::V6(a, l)))
+    }
+
+    /// The changed prefixes as a vector, IPv4 first.
+    pub fn to_vec(&self) -> Vec<Prefix> {
+        self.iter().collect()
+    }
+
+    fn push(&mut self, k: Key) {
+        match k {
+            Key::V4(k) => self.v4.push(k),
+            Key::V6(a, l) => self.v6.push((a, l)),
+        }
+    }
+}
+
 /// Which table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 enum Key {
@@ -140,11 +182,17 @@ pub struct Rib {
     v6: BTreeMap<(u128, u8), Entry>,
     attrs: AttrStore,
     /// Prefixes whose best path or multipath set changed, when tracked.
-    changes: Option<Vec<Prefix>>,
+    changes: Option<Changes>,
     /// Per peer, the prefixes it announces that import policy, loop
     /// detection or the prefix limit turned away (for the received count).
     rejected: HashMap<PeerId, HashSet<Key>>,
+    /// Routes being freed in the background ([`Rib::free_in_background`]).
+    freeing: Option<std::thread::JoinHandle<()>>,
 }
+
+/// Removals of at least this many routes at once are freed in the
+/// background.
+const FREE_IN_BACKGROUND: usize = 10_000;
 
 impl Rib {
     /// An empty RIB for a speaker in AS `local_asn`.
@@ -157,17 +205,18 @@ impl Rib {
             attrs: AttrStore::default(),
             changes: None,
             rejected: HashMap::new(),
+            freeing: None,
         }
     }
 
     /// Starts (or stops) recording which prefixes changed their best path,
     /// for the kernel and for export.
     pub fn track_changes(&mut self, on: bool) {
-        self.changes = on.then(Vec::new);
+        self.changes = on.then(Changes::default);
     }
 
     /// Takes the prefixes changed since the last call.
-    pub fn take_changes(&mut self) -> Vec<Prefix> {
+    pub fn take_changes(&mut self) -> Changes {
         self.changes
             .as_mut()
             .map(std::mem::take)
@@ -223,7 +272,8 @@ impl Rib {
 
     /// Removes every path of a peer (session down). Returns how many.
     pub fn remove_peer(&mut self, id: PeerId) -> usize {
-        let n = self.strip(Families::ALL, |p| p.peer == id);
+        let expected = self.accepted(id) as usize;
+        let n = self.strip(Families::ALL, expected, |p| p.peer == id);
         if let Some(slot) = self.peers.get_mut(usize::from(id)) {
             *slot = None;
         }
@@ -233,7 +283,15 @@ impl Rib {
 
     /// Removes the paths `doomed` picks from the tables of `families` in one
     /// pass each, then frees attribute sets nothing uses any more.
-    fn strip(&mut self, families: Families, doomed: impl Fn(&Path) -> bool) -> usize {
+    /// `expected`: about how many prefixes will change (room is made for
+    /// them in the change log at once, rather than by doubling).
+    fn strip(
+        &mut self,
+        families: Families,
+        expected: usize,
+        doomed: impl Fn(&Path) -> bool,
+    ) -> usize {
+        self.tidy();
         let Self {
             v4,
             v6,
@@ -241,36 +299,84 @@ impl Rib {
             changes,
             ..
         } = self;
+        let vanishes = |e: &Entry| e.dest.paths().iter().all(&doomed);
         let mut n = 0;
+        let mut detached = table::Detached::default();
+        let mut graveyard = Vec::new();
         if families.contains(Families::IPV4_UNICAST) {
-            let mut removed = 0;
-            v4.retain(|k, e| {
-                let (keep, n, changed) = strip_entry(e, &doomed, peers);
-                removed += n;
-                if changed && let Some(c) = changes.as_mut() {
-                    c.push(prefix_of_v4(k));
+            if let Some(c) = changes.as_mut() {
+                c.v4.reserve(expected.min(v4.len()));
+            }
+            detached = v4.retain(vanishes, |k, v| {
+                if strip_visit(v, &doomed, peers, &mut n, &mut graveyard)
+                    && let Some(c) = changes.as_mut()
+                {
+                    c.v4.push(k);
                 }
-                keep
             });
-            n += removed;
         }
         if families.contains(Families::IPV6_UNICAST) {
-            n += strip_paths(v6, &doomed, peers, |(a, l)| {
-                if let Some(c) = changes.as_mut() {
-                    c.push(Prefix::V6(a, l));
+            let (_, all) = table::retain_map(v6, &vanishes, |k, v| {
+                if strip_visit(v, &doomed, peers, &mut n, &mut graveyard)
+                    && let Some(c) = changes.as_mut()
+                {
+                    c.v6.push(k);
                 }
             });
+            if all {
+                v6.clear();
+            }
+        }
+        if detached.entries() + graveyard.len() >= FREE_IN_BACKGROUND {
+            self.free_in_background((detached, graveyard));
+        } else {
+            drop((detached, graveyard));
         }
         // The removed paths dropped their references: one sweep frees the
-        // attribute sets left unused.
-        self.attrs.collect_garbage();
+        // attribute sets left unused (once the background free is done).
+        if self.freeing.is_none() {
+            self.attrs.collect_garbage();
+        }
         n
+    }
+
+    /// Frees removed routes on a thread of their own: dropping a million
+    /// paths is a million atomic reference-count decrements, each waiting
+    /// for the cache miss before it, and the routes are gone from the
+    /// tables already. Only one such thread runs at a time.
+    fn free_in_background<T: Send + 'static>(&mut self, garbage: T) {
+        if let Some(h) = self.freeing.take() {
+            let _ = h.join();
+        }
+        // If no thread can be started, the closure and the routes are
+        // dropped here, which is just slower.
+        self.freeing = std::thread::Builder::new()
+            .name("rib-free".into())
+            .spawn(move || drop(garbage))
+            .ok();
+    }
+
+    /// Finishes a background free that is done: the attribute sets only
+    /// the freed routes used are released. Cheap; call it now and then.
+    pub fn tidy(&mut self) {
+        if self.freeing.as_ref().is_some_and(|h| h.is_finished()) {
+            self.settle();
+        }
+    }
+
+    /// Waits for a background free and releases the attribute sets it left
+    /// unused, so that [`Rib::attribute_sets`] is exact.
+    pub fn settle(&mut self) {
+        if let Some(h) = self.freeing.take() {
+            let _ = h.join();
+            self.attrs.collect_garbage();
+        }
     }
 
     /// Removes every path of a peer in `families`, keeping the peer
     /// registered. Returns how many.
     pub fn remove_families(&mut self, id: PeerId, families: Families) -> usize {
-        let removed = self.strip(families, |p| p.peer == id);
+        let removed = self.strip(families, 0, |p| p.peer == id);
         if let Some(st) = self.peer_mut(id) {
             st.accepted = st.accepted.saturating_sub(removed as u32);
         }
@@ -315,7 +421,7 @@ impl Rib {
     /// Removes the stale paths of a peer in `families` (its End-of-RIB
     /// arrived, or the restart took too long). Returns how many.
     pub fn sweep_stale(&mut self, id: PeerId, families: Families) -> usize {
-        let removed = self.strip(families, |p| p.peer == id && p.stale);
+        let removed = self.strip(families, 0, |p| p.peer == id && p.stale);
         if let Some(st) = self.peer_mut(id) {
             st.accepted = st.accepted.saturating_sub(removed as u32);
         }
@@ -500,13 +606,6 @@ impl Rib {
         }
     }
 
-    fn prefix_of(k: Key) -> Prefix {
-        match k {
-            Key::V4(k) => prefix_of_v4(k),
-            Key::V6(a, l) => Prefix::V6(a, l),
-        }
-    }
-
     /// Inserts or replaces the path of `(peer, path_id)`. With `limit`,
     /// a new path beyond it is dropped.
     fn insert_path(&mut self, k: Key, path: Path, limit: Option<u32>) -> Insert {
@@ -514,13 +613,14 @@ impl Rib {
         let may_add = limit.is_none_or(|l| self.accepted(peer) < l);
         // One tree walk for the common cases (a new prefix, or a peer
         // replacing its own only path).
+        let peers = &self.peers;
         let outcome = match k {
             Key::V4(k) => self.v4.with_entry(k, |slot| match slot {
-                table::Either::Short(e) => upsert_entry(e, path, may_add),
-                table::Either::Bucket(e) => upsert_entry(e, path, may_add),
+                table::Either::Short(e) => upsert_entry(e, path, may_add, peers),
+                table::Either::Bucket(e) => upsert_entry(e, path, may_add, peers),
             }),
             Key::V6(a, l) => {
-                let (r, _) = upsert_entry(self.v6.entry((a, l)), path, may_add);
+                let (r, _) = upsert_entry(self.v6.entry((a, l)), path, may_add, peers);
                 r
             }
         };
@@ -528,6 +628,12 @@ impl Rib {
             Upsert::Dropped => return Insert::Dropped,
             Upsert::Added => {
                 self.note_change(k);
+                Insert::Added
+            }
+            Upsert::Joined { changed } => {
+                if changed {
+                    self.note_change(k);
+                }
                 Insert::Added
             }
             Upsert::Replaced { old, changed } => {
@@ -559,49 +665,46 @@ impl Rib {
     /// Removes the path of `peer` (with `path_id`, or every path of the peer
     /// when `None`). True when one was removed.
     fn remove_path(&mut self, k: Key, peer: PeerId, path_id: Option<u32>) -> bool {
-        let Some(e) = self.entry_mut(k) else {
+        let matches = |p: &Path| p.peer == peer && path_id.is_none_or(|id| p.path_id == id);
+        let Self {
+            v4,
+            v6,
+            peers,
+            attrs,
+            ..
+        } = self;
+        let e = match k {
+            Key::V4(k) => v4.get_mut(k),
+            Key::V6(a, l) => v6.get_mut(&(a, l)),
+        };
+        let Some(e) = e else {
             return false;
         };
-        let matches = |p: &Path| p.peer == peer && path_id.is_none_or(|id| p.path_id == id);
-        if !e.dest.paths().iter().any(matches) {
+        let (keep, n, changed) = strip_entry(e, &matches, peers, |r| match r {
+            Removed::Path(p) => attrs.release(p.attrs),
+            Removed::Paths(v) => v.into_iter().for_each(|p| attrs.release(p.attrs)),
+        });
+        if n == 0 {
             return false;
         }
-        let before = e.dest.paths()[..usize::from(e.multipath)].to_vec();
-        let placeholder = e.dest.best().clone();
-        let dest = std::mem::replace(&mut e.dest, Dest::One(placeholder));
-        let mut v = dest.into_vec();
-        let count_before = v.len();
-        let mut removed = Vec::new();
-        v.retain(|p| {
-            if matches(p) {
-                removed.push(p.attrs.clone());
-                false
-            } else {
-                true
+        if !keep {
+            let old = match k {
+                Key::V4(k) => v4.remove(k),
+                Key::V6(a, l) => v6.remove(&(a, l)),
+            };
+            match old.map(|e| e.dest) {
+                Some(Dest::One(p)) => attrs.release(p.attrs),
+                Some(Dest::Many(v)) => v.into_iter().for_each(|p| attrs.release(p.attrs)),
+                None => {}
             }
-        });
-        let n = count_before - v.len();
+        }
         if let Some(st) = self.peer_mut(peer) {
             st.accepted = st.accepted.saturating_sub(n as u32);
         }
-        if v.is_empty() {
-            drop(before);
-            match k {
-                Key::V4(k) => {
-                    self.v4.remove(k);
-                }
-                Key::V6(a, l) => {
-                    self.v6.remove(&(a, l));
-                }
-            }
+        if changed {
             self.note_change(k);
-        } else {
-            self.store_ranked(k, v, before);
         }
-        for a in removed {
-            self.attrs.release(a);
-        }
-        n > 0
+        true
     }
 
     /// Orders `paths` best first and stores them, noting a change of the
@@ -638,7 +741,7 @@ impl Rib {
 
     fn note_change(&mut self, k: Key) {
         if let Some(c) = &mut self.changes {
-            c.push(Self::prefix_of(k));
+            c.push(k);
         }
     }
 }
@@ -647,6 +750,10 @@ impl Rib {
 enum Upsert {
     Dropped,
     Added,
+    /// A second path joined the only one.
+    Joined {
+        changed: bool,
+    },
     Replaced {
         old: Arc<PathAttrs>,
         changed: bool,
@@ -665,6 +772,7 @@ fn upsert_entry<K: Ord>(
     slot: std::collections::btree_map::Entry<'_, K, Entry>,
     path: Path,
     may_add: bool,
+    peers: &[Option<PeerState>],
 ) -> (Upsert, bool) {
     use std::collections::btree_map::Entry as Slot;
     let same = |p: &Path| p.peer == path.peer && p.path_id == path.path_id;
@@ -698,6 +806,24 @@ fn upsert_entry<K: Ord>(
             if !exists && !may_add {
                 return (Upsert::Dropped, false);
             }
+            if let Dest::One(p) = &e.dest {
+                // A second path (the other Route Server's copy): one
+                // comparison, no re-ranking machinery.
+                let (new_first, multipath) = rank_pair(p, &path, peers);
+                let pair = Dest::Many(Box::new(Vec::with_capacity(2)));
+                if let Dest::One(old) = std::mem::replace(&mut e.dest, pair)
+                    && let Dest::Many(v) = &mut e.dest
+                {
+                    if new_first {
+                        v.extend([path, old]);
+                    } else {
+                        v.extend([old, path]);
+                    }
+                }
+                e.multipath = multipath;
+                let changed = new_first || multipath > 1;
+                return (Upsert::Joined { changed }, false);
+            }
             let before = e.dest.paths()[..usize::from(e.multipath)].to_vec();
             let mut paths = std::mem::replace(&mut e.dest, Dest::One(path.clone())).into_vec();
             let mut old = None;
@@ -710,24 +836,47 @@ fn upsert_entry<K: Ord>(
     }
 }
 
+/// The decision-process facts of the peer a path came from.
+fn info_of(peers: &[Option<PeerState>], id: PeerId) -> PeerInfo {
+    peers.get(usize::from(id)).and_then(|s| s.as_ref()).map_or(
+        PeerInfo {
+            address: IpAddr::from([0u8; 4]),
+            asn: 0,
+            router_id: std::net::Ipv4Addr::UNSPECIFIED,
+            session: Session::External,
+        },
+        |s| s.info,
+    )
+}
+
+/// Ranks two paths without allocating: whether `b` goes first, and the
+/// size of the multipath set.
+fn rank_pair(a: &Path, b: &Path, peers: &[Option<PeerState>]) -> (bool, u8) {
+    let (ia, ib) = (info_of(peers, a.peer), info_of(peers, b.peer));
+    let c = [
+        Candidate {
+            attrs: &a.attrs,
+            peer: &ia,
+        },
+        Candidate {
+            attrs: &b.attrs,
+            peer: &ib,
+        },
+    ];
+    decision::select(&c).map_or((false, 1), |s| (s.best == 1, s.multipath.len() as u8))
+}
+
 /// Orders `paths` best first with the decision process; returns them and
 /// the size of the multipath set, `None` when there is no path.
-fn rank(paths: Vec<Path>, peers: &[Option<PeerState>]) -> Option<(Dest, u8)> {
-    let unknown = PeerInfo {
-        address: IpAddr::from([0u8; 4]),
-        asn: 0,
-        router_id: std::net::Ipv4Addr::UNSPECIFIED,
-        session: Session::External,
-    };
-    let infos: Vec<PeerInfo> = paths
-        .iter()
-        .map(|p| {
-            peers
-                .get(usize::from(p.peer))
-                .and_then(|s| s.as_ref())
-                .map_or(unknown, |s| s.info)
-        })
-        .collect();
+fn rank(mut paths: Vec<Path>, peers: &[Option<PeerState>]) -> Option<(Dest, u8)> {
+    if let [a, b] = paths.as_slice() {
+        let (swap, multipath) = rank_pair(a, b, peers);
+        if swap {
+            paths.swap(0, 1);
+        }
+        return Some((Dest::Many(Box::new(paths)), multipath));
+    }
+    let infos: Vec<PeerInfo> = paths.iter().map(|p| info_of(peers, p.peer)).collect();
     let candidates: Vec<Candidate<'_>> = paths
         .iter()
         .zip(&infos)
@@ -745,56 +894,101 @@ fn rank(paths: Vec<Path>, peers: &[Option<PeerState>]) -> Option<(Dest, u8)> {
     Dest::from_vec(ranked).map(|d| (d, multipath))
 }
 
-/// Removes every path `doomed` picks from one family table in a single
-/// pass; returns how many paths went, noting prefixes whose best path
-/// changed.
-fn strip_paths<K: Ord + Copy>(
-    map: &mut BTreeMap<K, Entry>,
-    doomed: impl Fn(&Path) -> bool,
+/// One entry seen by [`Rib::strip`]: counts the paths removed into `n`;
+/// true when the entry's best path or multipath set changed.
+fn strip_visit(
+    v: table::Visit<'_>,
+    doomed: &impl Fn(&Path) -> bool,
     peers: &[Option<PeerState>],
-    mut changed: impl FnMut(K),
-) -> usize {
-    let mut removed = 0;
-    map.retain(|k, e| {
-        let (keep, n, best_changed) = strip_entry(e, &doomed, peers);
-        removed += n;
-        if best_changed {
-            changed(*k);
+    n: &mut usize,
+    graveyard: &mut Vec<Removed>,
+) -> bool {
+    match v {
+        table::Visit::Gone(e) => {
+            *n += e.dest.paths().len();
+            true
         }
-        keep
-    });
-    removed
+        table::Visit::Stays(e) => {
+            let (_, removed, changed) = strip_entry(e, doomed, peers, |r| graveyard.push(r));
+            *n += removed;
+            changed
+        }
+    }
+}
+
+/// Paths taken out of an entry that stays, for the caller to free.
+enum Removed {
+    /// One path.
+    Path(Path),
+    /// The old path vector, holding only removed paths: the entry's own
+    /// box, moved rather than freed here.
+    #[allow(clippy::box_collection)]
+    Paths(Box<Vec<Path>>),
 }
 
 /// Removes the paths `doomed` picks from one entry: whether the entry
 /// stays, how many paths went, and whether its best path or multipath set
-/// changed.
+/// changed. Paths removed from an entry that stays go to `removed`; when
+/// the entry goes (the first result false), its paths stay in it for the
+/// caller.
 fn strip_entry(
     e: &mut Entry,
     doomed: &impl Fn(&Path) -> bool,
     peers: &[Option<PeerState>],
+    mut removed: impl FnMut(Removed),
 ) -> (bool, usize, bool) {
     let paths = e.dest.paths();
-    if !paths.iter().any(doomed) {
+    let gone = paths.iter().filter(|p| doomed(p)).count();
+    if gone == 0 {
         return (true, 0, false);
     }
-    if let Dest::One(_) = e.dest {
-        return (false, 1, true);
+    if gone == paths.len() {
+        // The caller drops the entry; nothing to rearrange.
+        return (false, gone, true);
     }
-    let best_before = paths[..usize::from(e.multipath)].to_vec();
-    let placeholder = e.dest.best().clone();
-    let mut v = std::mem::replace(&mut e.dest, Dest::One(placeholder)).into_vec();
-    let n = v.len();
-    v.retain(|p| !doomed(p));
-    let removed = n - v.len();
+    let set = &paths[..usize::from(e.multipath)];
+    let set_hit = set.iter().any(doomed);
+    let left = paths.len() - gone;
+    // Several paths stay: they are ranked again below, and the set before
+    // tells whether that changed anything.
+    let before = (left > 1).then(|| set.to_vec());
+    let Dest::Many(v) = &mut e.dest else {
+        // One path, and it is not doomed: unreachable, as `gone` is not 0.
+        return (true, 0, false);
+    };
+    if left == 1 {
+        // The last path left (one of two Route Servers gone): no ranking,
+        // and the old vector goes whole, doomed paths inside. The survivor
+        // was already the best unless a doomed path was in the set.
+        let Some(i) = v.iter().position(|p| !doomed(p)) else {
+            return (true, 0, false);
+        };
+        let p = v.swap_remove(i);
+        if let Dest::Many(old) = std::mem::replace(&mut e.dest, Dest::One(p)) {
+            removed(Removed::Paths(old));
+        }
+        e.multipath = 1;
+        return (true, gone, set_hit);
+    }
+    let mut i = 0;
+    while i < v.len() {
+        if doomed(&v[i]) {
+            removed(Removed::Path(v.remove(i)));
+        } else {
+            i += 1;
+        }
+    }
+    // Rank again even when the set was not hit, since MED makes the
+    // decision depend on paths outside it (RFC 4271 §9.1.2.2 c).
+    let v = std::mem::take(&mut **v);
     match rank(v, peers) {
         Some((dest, multipath)) => {
-            let changed = best_before.as_slice() != &dest.paths()[..usize::from(multipath)];
+            let changed = before.as_deref() != Some(&dest.paths()[..usize::from(multipath)]);
             e.dest = dest;
             e.multipath = multipath;
-            (true, removed, changed)
+            (true, gone, changed)
         }
-        None => (false, removed, true),
+        None => (false, gone, true),
     }
 }
 

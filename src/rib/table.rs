@@ -134,33 +134,104 @@ impl V4Table {
         }
     }
 
-    /// Keeps the entries `keep` accepts (it may change them); `keep` gets
-    /// the full key. Each map is rebuilt from its survivors in one bulk
-    /// build, which beats removing entries one by one when a peer's whole
-    /// table goes.
-    pub(super) fn retain(&mut self, mut keep: impl FnMut(u64, &mut Entry) -> bool) {
-        fn rebuild<K: Ord + Copy>(
-            map: &mut BTreeMap<K, Entry>,
-            mut keep: impl FnMut(K, &mut Entry) -> bool,
-        ) -> usize {
-            let before = map.len();
-            *map = std::mem::take(map)
-                .into_iter()
-                .filter_map(|(k, mut e)| keep(k, &mut e).then_some((k, e)))
-                .collect();
-            before - map.len()
+    /// Removes the entries `vanishes` picks, showing each to `visit` as
+    /// [`Visit::Gone`], and lets `visit` change the others
+    /// ([`Visit::Stays`]; it must leave them with a path).
+    /// A bucket none of whose entries vanish is changed in place, and one
+    /// all of whose entries vanish is detached whole and returned, for the
+    /// caller to free when it suits (freeing a million routes is most of
+    /// the cost of removing them); only a bucket with some of each is
+    /// rebuilt from its survivors (a bulk build, which beats removing
+    /// entries one by one). So neither a peer's whole table going nor one
+    /// of two Route Servers' copies going moves an entry.
+    pub(super) fn retain(
+        &mut self,
+        vanishes: impl Fn(&Entry) -> bool,
+        mut visit: impl FnMut(u64, Visit<'_>),
+    ) -> Detached {
+        let (mut removed, all) = retain_map(&mut self.short, &vanishes, &mut visit);
+        if all {
+            self.short.clear();
         }
-        let mut removed = rebuild(&mut self.short, &mut keep);
+        let mut detached = Detached::default();
         for (b, slot) in self.buckets.iter_mut().enumerate() {
-            if let Some(m) = slot {
-                removed += rebuild(m, |s, e| keep(full_key(b, s), e));
-                if m.is_empty() {
-                    *slot = None;
-                }
+            let Some(m) = slot else {
+                continue;
+            };
+            let (n, all) = retain_map(m, &vanishes, |s, v| visit(full_key(b, s), v));
+            removed += n;
+            if all {
+                detached.entries += m.len();
+                detached.maps.extend(slot.take());
+            } else if m.is_empty() {
+                *slot = None;
             }
         }
         self.len -= removed;
+        detached
     }
+}
+
+/// Maps of entries taken out of the table whole by [`V4Table::retain`].
+#[derive(Debug, Default)]
+pub(super) struct Detached {
+    // The buckets' own boxes, moved as they are: unboxing would free them
+    // here, which is what detaching avoids.
+    #[allow(clippy::vec_box)]
+    maps: Vec<Box<BTreeMap<u32, Entry>>>,
+    entries: usize,
+}
+
+impl Detached {
+    /// How many entries they hold.
+    pub(super) fn entries(&self) -> usize {
+        self.entries
+    }
+}
+
+/// What [`V4Table::retain`] shows of an entry.
+pub(super) enum Visit<'a> {
+    /// It is being removed.
+    Gone(&'a Entry),
+    /// It stays, and may be changed.
+    Stays(&'a mut Entry),
+}
+
+/// [`V4Table::retain`] for one map: how many entries vanish, and whether
+/// that is all of them (the map is then left as it was, for the caller to
+/// take whole).
+pub(super) fn retain_map<K: Ord + Copy>(
+    map: &mut BTreeMap<K, Entry>,
+    vanishes: &impl Fn(&Entry) -> bool,
+    mut visit: impl FnMut(K, Visit<'_>),
+) -> (usize, bool) {
+    let before = map.len();
+    let vanishing = map.values().filter(|e| vanishes(e)).count();
+    if vanishing == 0 {
+        for (k, e) in map.iter_mut() {
+            visit(*k, Visit::Stays(e));
+        }
+        return (0, false);
+    }
+    if vanishing == before {
+        for (k, e) in map.iter() {
+            visit(*k, Visit::Gone(e));
+        }
+        return (before, true);
+    }
+    *map = std::mem::take(map)
+        .into_iter()
+        .filter_map(|(k, mut e)| {
+            if vanishes(&e) {
+                visit(k, Visit::Gone(&e));
+                None
+            } else {
+                visit(k, Visit::Stays(&mut e));
+                Some((k, e))
+            }
+        })
+        .collect();
+    (vanishing, false)
 }
 
 /// An entry of one of the table's maps, for [`V4Table::with_entry`].
@@ -285,10 +356,69 @@ mod tests {
         // Removing keeps the count and order right.
         assert!(t.remove(key("10.1.0.0/16")).is_some());
         assert!(t.remove(key("10.1.0.0/16")).is_none());
-        t.retain(|k, _| k != key("0.0.0.0/0"));
+        if let Some(Entry {
+            dest: Dest::One(p), ..
+        }) = t.get_mut(key("0.0.0.0/0"))
+        {
+            p.path_id = 7;
+        }
+        let mut went = Vec::new();
+        let detached = t.retain(
+            |e| e.dest.best().path_id == 7,
+            |k, v| {
+                if let Visit::Gone(_) = v {
+                    went.push(k)
+                }
+            },
+        );
+        assert_eq!((detached.entries(), went.len()), (0, 1));
+        assert_eq!(went, [key("0.0.0.0/0")]);
         assert_eq!(t.len(), prefixes.len() - 2);
         let got: Vec<u64> = t.iter().map(|(k, _)| k).collect();
         want.retain(|k| *k != key("10.1.0.0/16") && *k != key("0.0.0.0/0"));
         assert_eq!(got, want);
+    }
+
+    #[test]
+    fn a_bucket_whose_entries_all_vanish_is_detached_whole() {
+        let mut t = V4Table::default();
+        for p in ["10.1.0.0/24", "10.1.1.0/24", "10.2.0.0/24", "10.0.0.0/8"] {
+            t.insert(key(p), entry());
+        }
+        // 10.1.0.0/16's two entries vanish, 10.2.0.0/24 is only updated.
+        let mut went = Vec::new();
+        let mut updated = Vec::new();
+        let detached = t.retain(
+            |e| e.dest.best().path_id == 1,
+            |k, v| match v {
+                Visit::Gone(_) => went.push(k),
+                Visit::Stays(_) => updated.push(k),
+            },
+        );
+        assert!(went.is_empty() && detached.entries() == 0);
+        assert_eq!(updated.len(), 4);
+        for p in ["10.1.0.0/24", "10.1.1.0/24"] {
+            if let Some(Entry {
+                dest: Dest::One(p), ..
+            }) = t.get_mut(key(p))
+            {
+                p.path_id = 1;
+            }
+        }
+        let (mut went, mut updated) = (Vec::new(), Vec::new());
+        let detached = t.retain(
+            |e| e.dest.best().path_id == 1,
+            |k, v| match v {
+                Visit::Gone(_) => went.push(k),
+                Visit::Stays(_) => updated.push(k),
+            },
+        );
+        assert_eq!(detached.entries(), 2);
+        assert_eq!(went, [key("10.1.0.0/24"), key("10.1.1.0/24")]);
+        assert_eq!(updated, [key("10.0.0.0/8"), key("10.2.0.0/24")]);
+        assert_eq!(t.len(), 2);
+        assert!(t.get(key("10.1.1.0/24")).is_none());
+        let left: Vec<u64> = t.iter().map(|(k, _)| k).collect();
+        assert_eq!(left, [key("10.0.0.0/8"), key("10.2.0.0/24")]);
     }
 }

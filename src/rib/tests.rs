@@ -89,7 +89,10 @@ fn two_route_servers_give_an_ecmp_pair_and_withdrawals_shrink_it() {
     // Both peers' paths share attribute sets only when equal: here the
     // next hops differ.
     assert_eq!(rib.attribute_sets(), 2);
-    assert_eq!(rib.take_changes(), vec![p("10.1.0.0/24"), p("10.1.0.0/24")]);
+    assert_eq!(
+        rib.take_changes().to_vec(),
+        vec![p("10.1.0.0/24"), p("10.1.0.0/24")]
+    );
     // Withdraw from peer 1: peer 2's path remains best.
     let o = apply(&mut rib, 1, &update(&[], [0; 4], None, &[[10, 1, 0]], &[]));
     assert_eq!(o.withdrawn, 1);
@@ -258,6 +261,10 @@ fn a_million_routes_share_one_attribute_set() {
     assert_eq!(rib.len(), 65536);
     assert_eq!(rib.attribute_sets(), 1);
     assert_eq!(rib.remove_peer(1), 65536);
+    assert!(rib.is_empty());
+    // So many routes are freed in the background: their attribute set
+    // goes once that is done.
+    rib.settle();
     assert_eq!(rib.attribute_sets(), 0);
 }
 
@@ -343,4 +350,120 @@ fn received_counts_what_the_peer_announces_now() {
     assert_eq!((rib.received(1), rib.accepted(1)), (1, 1));
     rib.remove_peer(1);
     assert_eq!(rib.received(1), 0);
+}
+
+/// Random announcements, withdrawals and peers going down from four peers
+/// (two in one neighboring AS, like Route Server instances) against a plain
+/// model: every prefix keeps exactly the model's paths, ranked as a fresh
+/// decision would rank them, with the accepted counts right, and every
+/// change of a best path or multipath set is reported. Exercises the fast
+/// paths (a second path joining, one of two leaving, whole buckets
+/// dropped) against the general one.
+#[test]
+fn random_operations_keep_the_tables_ranked_and_the_changes_complete() {
+    let asns = [65515, 65515, 65001, 65002];
+    let mut rib = Rib::new(65000);
+    rib.track_changes(true);
+    for (i, asn) in asns.iter().enumerate() {
+        rib.add_peer(
+            i as PeerId + 1,
+            info(&format!("10.9.0.{}", i + 1), *asn),
+            ImportPolicy::default(),
+        );
+    }
+    let prefixes: [[u8; 3]; 6] = [
+        [10, 0, 0],
+        [10, 0, 1],
+        [10, 0, 2],
+        [10, 1, 0],
+        [10, 1, 1],
+        [20, 0, 0],
+    ];
+    let pfx = |b: [u8; 3]| Prefix::V4(u32::from_be_bytes([b[0], b[1], b[2], 0]), 24);
+    // The model: prefix -> peers with a path.
+    let mut model: std::collections::BTreeMap<Prefix, std::collections::BTreeSet<PeerId>> =
+        Default::default();
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let mut rnd = |n: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n
+    };
+    let sets = |rib: &Rib| -> std::collections::BTreeMap<Prefix, Vec<Path>> {
+        rib.iter()
+            .map(|(p, e)| (p, e.dest.paths()[..usize::from(e.multipath)].to_vec()))
+            .collect()
+    };
+    for step in 0..1000 {
+        let before = sets(&rib);
+        let peer = rnd(4) as PeerId + 1;
+        let asn = asns[usize::from(peer - 1)];
+        match rnd(10) {
+            0..=5 => {
+                let chosen: Vec<[u8; 3]> =
+                    prefixes.iter().copied().filter(|_| rnd(2) == 0).collect();
+                let mut path = vec![asn];
+                path.extend((0..rnd(2)).map(|i| 64600 + i as u32));
+                let med = [None, Some(0), Some(5)][rnd(3) as usize];
+                let nh = [10, 9, 0, peer as u8];
+                apply(&mut rib, peer, &update(&path, nh, med, &[], &chosen));
+                for c in chosen {
+                    model.entry(pfx(c)).or_default().insert(peer);
+                }
+            }
+            6..=8 => {
+                let chosen: Vec<[u8; 3]> =
+                    prefixes.iter().copied().filter(|_| rnd(2) == 0).collect();
+                apply(&mut rib, peer, &update(&[], [0; 4], None, &chosen, &[]));
+                for c in chosen {
+                    if let Some(s) = model.get_mut(&pfx(c)) {
+                        s.remove(&peer);
+                    }
+                }
+            }
+            _ => {
+                rib.remove_peer(peer);
+                rib.add_peer(
+                    peer,
+                    info(&format!("10.9.0.{peer}"), asn),
+                    ImportPolicy::default(),
+                );
+                for s in model.values_mut() {
+                    s.remove(&peer);
+                }
+            }
+        }
+        model.retain(|_, s| !s.is_empty());
+        let changes: std::collections::BTreeSet<Prefix> = rib.take_changes().iter().collect();
+        let after = sets(&rib);
+        for (p, e) in rib.iter() {
+            let peers: std::collections::BTreeSet<PeerId> =
+                e.dest.paths().iter().map(|x| x.peer).collect();
+            assert_eq!(Some(&peers), model.get(&p), "step {step}: paths of {p}");
+            let fresh = rank(e.dest.paths().to_vec(), &rib.peers).unwrap();
+            assert_eq!(
+                fresh,
+                (e.dest.clone(), e.multipath),
+                "step {step}: ranking of {p}"
+            );
+        }
+        assert_eq!(rib.len(), model.len(), "step {step}");
+        for p in before.keys().chain(after.keys()) {
+            if before.get(p) != after.get(p) {
+                assert!(
+                    changes.contains(p),
+                    "step {step}: change of {p} not reported"
+                );
+            }
+        }
+        for id in 1..=4 {
+            let n = model.values().filter(|s| s.contains(&id)).count();
+            assert_eq!(
+                rib.accepted(id) as usize,
+                n,
+                "step {step}: accepted of peer {id}"
+            );
+        }
+    }
 }
