@@ -131,6 +131,26 @@ impl<V> PrefixMap<V> {
         }
     }
 
+    /// Sets the value of `prefix` unless it has one.
+    pub fn insert_if_absent(&mut self, prefix: Prefix, value: V) {
+        match prefix {
+            Prefix::V4(a, l) => {
+                self.v4.entry(v4_key(a, l)).or_insert(value);
+            }
+            Prefix::V6(a, l) => {
+                self.v6.entry((a, l)).or_insert(value);
+            }
+        }
+    }
+
+    /// Takes every entry out, in no particular order.
+    pub fn drain(&mut self) -> impl Iterator<Item = (Prefix, V)> + '_ {
+        self.v4
+            .drain()
+            .map(|(k, v)| (v4_prefix(k), v))
+            .chain(self.v6.drain().map(|((a, l), v)| (Prefix::V6(a, l), v)))
+    }
+
     /// Removes `prefix`, returning its value.
     pub fn remove(&mut self, prefix: &Prefix) -> Option<V> {
         match *prefix {

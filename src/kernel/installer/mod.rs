@@ -317,6 +317,7 @@ impl Installer {
                 self.reevaluate();
             }
             self.bulk_withdraw(&mut batch);
+            batch.order_for_kernel();
             loop {
                 batch.take(ROUND, &mut round);
                 if round.is_empty() {
@@ -327,6 +328,9 @@ impl Installer {
                 self.publish();
                 if !batch.is_empty() && self.between_rounds() {
                     break;
+                }
+                if !batch.is_empty() {
+                    self.absorb_burst(&mut batch);
                 }
             }
             self.stats.pending = 0;
@@ -372,6 +376,27 @@ impl Installer {
             self.on_events(events);
         }
         stop
+    }
+
+    /// Between the rounds of a large batch: when more has queued meanwhile
+    /// than is left of the batch (a full table still arriving, or being
+    /// withdrawn), it joins the batch. The kernel then gets the burst as
+    /// one batch, in the order it takes fastest, and a table withdrawn in
+    /// a stream is recognised as one mass withdrawal (a single nexthop
+    /// object deletion) instead of a first part deleted route by route.
+    /// Flush calls made meanwhile are answered after the next batch, so
+    /// they still see everything set before them written.
+    fn absorb_burst(&mut self, batch: &mut Pending) {
+        let newer = {
+            let mut inner = self.shared.lock();
+            if inner.shutdown.is_some() || inner.pending.len() < batch.len().max(ROUND) {
+                return;
+            }
+            inner.pending.detach()
+        };
+        batch.absorb(newer);
+        self.bulk_withdraw(batch);
+        batch.order_for_kernel();
     }
 
     fn on_overrun(&mut self) {

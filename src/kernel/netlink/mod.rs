@@ -1,5 +1,5 @@
-//! The rtnetlink layer: sockets, batched route requests with every
-//! acknowledgement checked, and the few dumps the kernel module needs.
+//! The rtnetlink layer: sockets, batched route requests with the outcome
+//! of every one checked, and the few dumps the kernel module needs.
 //!
 //! Why not the `rtnetlink` crate: its request handles send one message and
 //! await its answer through a connection task, so a million routes cost a
@@ -7,6 +7,12 @@
 //! full table fast needs many requests per `sendmsg` (the kernel handles
 //! every message of one `sendmsg` before it returns) and acknowledgements
 //! matched back to their request by sequence number. That is this file:
+//! only the last request of a `sendmsg` asks for an acknowledgement (the
+//! kernel answers a failed request whether asked or not, and answers the
+//! requests of one `sendmsg` in order, so once the last one is answered,
+//! every request before it without an answer succeeded); an
+//! acknowledgement per route costs the kernel a socket buffer each, about
+//! a third of its time on a full-table install.
 //! `netlink-sys` for the socket, `netlink-packet-route` to parse what the
 //! kernel sends and to build the rare dump requests; the route requests
 //! themselves (a fixed header and four attributes) are written straight
@@ -183,6 +189,8 @@ pub struct RouteSocket {
     send: Vec<u8>,
     receive: Vec<u8>,
     acks: AckReceiver,
+    /// Per request of the batch in flight: answered yet.
+    answered: Vec<bool>,
 }
 
 /// Acknowledgements per `recvmmsg` call. Netlink hands out one datagram
@@ -297,6 +305,7 @@ impl RouteSocket {
             send: Vec::with_capacity(BATCH_BYTES + 4096),
             receive: vec![0; 64 * 1024],
             acks: AckReceiver::new(),
+            answered: Vec::with_capacity(BATCH_MAX),
         })
     }
 
@@ -315,11 +324,13 @@ impl RouteSocket {
         base
     }
 
-    /// Appends one route request. The hot path of a full-table install,
-    /// so it is written straight into the send buffer rather than built as
-    /// `netlink-packet-route` values (which allocate per attribute); the
-    /// tests parse every shape back with `netlink-packet-route`.
-    fn encode(&mut self, request: &Request<'_>, sequence: u32) {
+    /// Appends one route request; `ack`: with `NLM_F_ACK` (without it the
+    /// kernel answers only a failure). The hot path of a full-table
+    /// install, so it is written straight into the send buffer rather than
+    /// built as `netlink-packet-route` values (which allocate per
+    /// attribute); the tests parse every shape back with
+    /// `netlink-packet-route`.
+    fn encode(&mut self, request: &Request<'_>, sequence: u32, ack: bool) {
         let key = &request.key;
         let (kind, flags, scope) = match request.write {
             // Scope "nowhere" matches a route of any scope (as `ip route
@@ -337,7 +348,8 @@ impl RouteSocket {
         // struct nlmsghdr; the length is patched at the end.
         out.extend_from_slice(&0u32.to_ne_bytes());
         out.extend_from_slice(&kind.to_ne_bytes());
-        out.extend_from_slice(&(flags | NLM_F_REQUEST | NLM_F_ACK).to_ne_bytes());
+        let ack = if ack { NLM_F_ACK } else { 0 };
+        out.extend_from_slice(&(flags | NLM_F_REQUEST | ack).to_ne_bytes());
         out.extend_from_slice(&sequence.to_ne_bytes());
         out.extend_from_slice(&0u32.to_ne_bytes());
         // struct rtmsg: family, dst_len, src_len, tos, table, protocol,
@@ -424,11 +436,12 @@ impl RouteSocket {
         }
     }
 
-    /// Executes `requests`, many per `sendmsg`, each with `NLM_F_ACK`, and
-    /// writes one outcome per request into `outcomes` (same order). A lost
-    /// acknowledgement (receive queue overrun, timeout) is reported as
-    /// `ENOBUFS` / `ETIMEDOUT` for the requests it leaves unanswered: their
-    /// effect is unknown and the caller decides how to recover.
+    /// Executes `requests`, many per `sendmsg` (the last of each with
+    /// `NLM_F_ACK`), and writes one outcome per request into `outcomes`
+    /// (same order). When the answers stop before the last request's
+    /// (receive queue overrun, timeout), the requests without an answer
+    /// are reported as `ENOBUFS` / `ETIMEDOUT`: their effect is unknown and
+    /// the caller decides how to recover.
     pub fn execute(&mut self, requests: &[Request<'_>], outcomes: &mut Vec<Outcome>) {
         outcomes.clear();
         for chunk_start in (0..requests.len()).step_by(BATCH_MAX) {
@@ -438,10 +451,18 @@ impl RouteSocket {
                 self.send.clear();
                 let first = index;
                 let base = self.next_sequence(end - first);
+                let mut last_start = 0;
                 while index < end && self.send.len() < BATCH_BYTES {
                     let sequence = base.wrapping_add((index - first) as u32);
-                    self.encode(&requests[index], sequence);
+                    last_start = self.send.len();
+                    self.encode(&requests[index], sequence, false);
                     index += 1;
+                }
+                // The last request asks for an acknowledgement: its answer
+                // ends the batch.
+                if let Some(flags) = self.send.get_mut(last_start + 6..last_start + 8) {
+                    let with_ack = u16::from_ne_bytes([flags[0], flags[1]]) | NLM_F_ACK;
+                    flags.copy_from_slice(&with_ack.to_ne_bytes());
                 }
                 let count = index - first;
                 let start = outcomes.len();
@@ -456,17 +477,30 @@ impl RouteSocket {
         }
     }
 
-    /// Reads acknowledgements for sequence numbers `base..base+n` until all
-    /// arrived; requests never answered keep the error already in `slots`.
+    /// Reads the answers for sequence numbers `base..base+n`, the last of
+    /// which asked for an acknowledgement, until that one arrives; the
+    /// requests before it without an answer succeeded. When the answers
+    /// stop short of it, the requests without one keep the error already
+    /// in `slots`.
     fn collect_acks(&mut self, base: u32, slots: &mut [Outcome]) {
-        let mut missing = slots.len();
-        while missing > 0 {
+        let Some(last) = slots.len().checked_sub(1) else {
+            return;
+        };
+        // Which requests have been answered (an error, or the last's
+        // acknowledgement); reused, at most BATCH_MAX long.
+        self.answered.clear();
+        self.answered.resize(slots.len(), false);
+        loop {
             let received = match self.acks.receive(&self.socket) {
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
                     let errno = e.raw_os_error().unwrap_or(libc::EIO);
-                    for slot in slots.iter_mut().filter(|s| **s == Err(libc::ETIMEDOUT)) {
+                    let unanswered = slots
+                        .iter_mut()
+                        .zip(&self.answered)
+                        .filter(|(_, answered)| !**answered);
+                    for (slot, _) in unanswered {
                         *slot = Err(if errno == libc::EAGAIN {
                             libc::ETIMEDOUT
                         } else {
@@ -490,14 +524,24 @@ impl RouteSocket {
                 }
                 let sequence = u32::from_ne_bytes([header[8], header[9], header[10], header[11]]);
                 let index = sequence.wrapping_sub(base) as usize;
-                let Some(slot) = slots.get_mut(index) else {
+                let (Some(slot), Some(answered)) =
+                    (slots.get_mut(index), self.answered.get_mut(index))
+                else {
                     continue; // a straggler from an earlier, timed-out batch
                 };
                 let code = i32::from_ne_bytes([header[16], header[17], header[18], header[19]]);
-                if *slot == Err(libc::ETIMEDOUT) {
-                    missing -= 1;
-                }
                 *slot = if code == 0 { Ok(()) } else { Err(-code) };
+                *answered = true;
+                if index == last {
+                    // Answered in order: everything before it is handled,
+                    // and a failure would have been answered already.
+                    for (slot, answered) in slots.iter_mut().zip(&self.answered) {
+                        if !answered {
+                            *slot = Ok(());
+                        }
+                    }
+                    return;
+                }
             }
         }
     }

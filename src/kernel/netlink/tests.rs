@@ -25,7 +25,7 @@ fn encodes_and_parses_back_a_multipath_route() {
         nexthop: None,
     };
     s.send.clear();
-    s.encode(&request, 7);
+    s.encode(&request, 7, true);
     let m = messages(&s.send).next().unwrap();
     assert_eq!((m.sequence, m.kind), (7, RTM_NEWROUTE));
     let payload = m.payload;
@@ -52,7 +52,7 @@ fn delete_names_our_protocol_and_matches_any_scope() {
         nexthop: None,
     };
     s.send.clear();
-    s.encode(&request, 1);
+    s.encode(&request, 1, false);
     let m = messages(&s.send).next().unwrap();
     assert_eq!(m.kind, RTM_DELROUTE);
     let payload = m.payload;
@@ -81,7 +81,7 @@ fn encodes_an_ipv6_multipath_replace_and_a_single_gateway() {
             nexthop: None,
         };
         s.send.clear();
-        s.encode(&request, 9);
+        s.encode(&request, 9, true);
         let m = messages(&s.send).next().unwrap();
         assert_eq!(
             usize::try_from(NetlinkBuffer::new_checked(&s.send[..]).unwrap().length()).unwrap(),
@@ -114,7 +114,7 @@ fn a_route_can_name_a_nexthop_object_and_nexthop_notifications_parse() {
         nexthop: Some(0x4e56_0001),
     };
     s.send.clear();
-    s.encode(&request, 3);
+    s.encode(&request, 3, false);
     let m = messages(&s.send).next().unwrap();
     let message = RouteMessage::parse(m.payload).unwrap();
     assert!(
@@ -153,10 +153,119 @@ fn splits_datagrams_and_stops_on_garbage() {
             gateways: &["10.1.2.1".parse().unwrap()],
             nexthop: Some(i),
         };
-        s.encode(&r, 100 + i);
+        s.encode(&r, 100 + i, false);
     }
     s.send.extend_from_slice(&[1, 2, 3]);
     let seqs: Vec<u32> = messages(&s.send).map(|m| m.sequence).collect();
     assert_eq!(seqs, vec![100, 101, 102]);
     assert_eq!(messages(&[0u8; 8]).count(), 0);
+}
+
+#[test]
+fn only_the_last_request_of_a_batch_asks_for_an_acknowledgement() {
+    let mut s = socket();
+    let gateways: Vec<IpAddr> = vec!["10.1.2.1".parse().unwrap()];
+    let request = Request {
+        write: Write::Create,
+        key: RouteKey {
+            table: TABLE_MAIN,
+            prefix: p("192.0.2.0/24"),
+            metric: 20,
+        },
+        gateways: &gateways,
+        nexthop: None,
+    };
+    s.send.clear();
+    s.encode(&request, 1, false);
+    let flags = NetlinkBuffer::new_checked(&s.send[..]).unwrap().flags();
+    assert_eq!(flags, NLM_F_REQUEST | NLM_F_CREATE | NLM_F_EXCL);
+}
+
+/// Runs `body` on a thread of its own in a fresh network namespace (only
+/// that thread moves), with veth `d0` up at 10.9.0.1/24; skipped (false)
+/// without the privilege or `ip`.
+fn in_private_namespace(body: impl FnOnce() + Send + 'static) -> bool {
+    std::thread::spawn(|| {
+        // SAFETY: unshare has no memory preconditions; it moves only this
+        // thread to a new network namespace.
+        if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
+            eprintln!(
+                "SKIPPED: unshare(CLONE_NEWNET): {}",
+                io::Error::last_os_error()
+            );
+            return false;
+        }
+        // Children forked from this thread share its namespace.
+        for args in [
+            &["link", "add", "d0", "type", "veth", "peer", "name", "d1"][..],
+            &["addr", "add", "10.9.0.1/24", "dev", "d0"],
+            &["link", "set", "d0", "up"],
+            &["link", "set", "d1", "up"],
+        ] {
+            match std::process::Command::new("ip").args(args).status() {
+                Ok(status) if status.success() => {}
+                other => {
+                    eprintln!("SKIPPED: ip {args:?}: {other:?}");
+                    return false;
+                }
+            }
+        }
+        body();
+        true
+    })
+    .join()
+    .unwrap()
+}
+
+#[test]
+fn every_outcome_of_a_batch_is_known_with_one_acknowledgement_per_sendmsg() {
+    in_private_namespace(|| {
+        let mut s = socket();
+        let gateways: Vec<IpAddr> = vec!["10.9.0.2".parse().unwrap()];
+        let key = |i: u32| RouteKey {
+            table: TABLE_MAIN,
+            prefix: Prefix::V4((11 << 24) | (i << 8), 24),
+            metric: 20,
+        };
+        let request = |write, i| Request {
+            write,
+            key: key(i),
+            gateways: &gateways,
+            nexthop: None,
+        };
+        // Routes 0..3000 exist, except every 7th.
+        let first: Vec<Request<'_>> = (0..3000)
+            .filter(|i| i % 7 != 0)
+            .map(|i| request(Write::Create, i))
+            .collect();
+        let mut outcomes = Vec::new();
+        s.execute(&first, &mut outcomes);
+        assert_eq!(outcomes.len(), first.len());
+        assert!(outcomes.iter().all(Result::is_ok), "{outcomes:?}");
+        // Creating all 3000 again (three sendmsg calls): the existing ones
+        // fail, each where it is, and the rest succeed; the last request
+        // of a batch failing (2999 exists) must end that batch too.
+        let again: Vec<Request<'_>> = (0..3000).map(|i| request(Write::Create, i)).collect();
+        s.execute(&again, &mut outcomes);
+        let expected: Vec<Outcome> = (0..3000)
+            .map(|i| {
+                if i % 7 == 0 {
+                    Ok(())
+                } else {
+                    Err(libc::EEXIST)
+                }
+            })
+            .collect();
+        assert_eq!(outcomes, expected);
+        // Deleting 0..4000: the last 1000 were never there.
+        let delete: Vec<Request<'_>> = (0..4000).map(|i| request(Write::Delete, i)).collect();
+        s.execute(&delete, &mut outcomes);
+        assert!(outcomes[..3000].iter().all(Result::is_ok), "{outcomes:?}");
+        assert!(
+            outcomes[3000..].iter().all(|o| *o == Err(libc::ESRCH)),
+            "{:?}",
+            &outcomes[3000..3010]
+        );
+        assert!(s.dump_routes(TABLE_MAIN, 196).unwrap().is_empty());
+    });
 }
