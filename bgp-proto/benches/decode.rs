@@ -348,6 +348,22 @@ fn decode_lazy_and_iterate(bencher: Bencher) {
         });
 }
 
+/// Decode (validate) only, without iterating: the cost of the checks.
+#[divan::bench]
+fn decode_only(bencher: Bencher) {
+    let c = the_corpus();
+    bencher
+        .counter(ItemsCount::new(c.prefixes))
+        .counter(BytesCount::new(c.bytes.len()))
+        .bench(|| {
+            let mut ok = 0u32;
+            for_each_message(black_box(&c.bytes), |m| {
+                ok += u32::from(bgp_proto::decode(m, &Context::MODERN).is_ok());
+            });
+            ok
+        });
+}
+
 /// `decode_lazy` only: the checks other than the NLRI entries'.
 #[divan::bench]
 fn decode_lazy_only(bencher: Bencher) {
