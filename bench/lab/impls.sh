@@ -67,6 +67,8 @@ bird_start() {
   } >"$D/bird.conf"
   [ "$KERNEL" = 1 ] && _kbase_save "$KTABLE"
   rm -f "$D/bird.pid"
+  # As for nvabgp (see lib.sh); pages the Route Server stand-ins map stay.
+  [ "${RECACHE:-1}" = 1 ] && recache_file "$(command -v bird)"
   ip netns exec "$NS" bird -c "$D/bird.conf" -s "$D/bird.ctl" -P "$D/bird.pid" || return 1
   BIRD_PID=$(_pidfile_wait "$D/bird.pid")
 }
@@ -354,6 +356,8 @@ nvabgp_start() {
     fi
   } >"$D/nvabgp.toml"
   rm -f "$D/nvabgp.sock" "$D/t_exec"
+  # Its executable as after a boot, not as the build left it in the page cache (see lib.sh).
+  [ "${RECACHE:-1}" = 1 ] && recache_file "$NVABGP"
   # t_fork: before `ip netns exec` (which costs a few ms itself); t_exec: written inside the
   # namespace by the shell that then execs nvabgp, i.e. the process start as systemd would do it.
   # `ip netns exec`, setsid (its own session, as a service manager starts it; see `boost` in

@@ -52,7 +52,7 @@ rm -rf "$RES"/m1.csv "$RES"/m2.csv "$RES"/m2-sink.csv "$RES"/m4.csv "$RES"/skipp
 mkdir -p "$RES/raw"
 echo "step,seconds,rc,cores_busy_during_step,loadavg_1min_after" >"$RES/steps.csv"
 lab_cleanup >/dev/null 2>&1
-[ -x "$NVABGP" ] || { log "no nvabgp binary at $NVABGP: cargo build --release -p nvabgp --bin nvabgp"; exit 1; }
+[ -x "$NVABGP" ] || { log "no nvabgp binary at $NVABGP: cargo build-static -p nvabgp --bin nvabgp"; exit 1; }
 {
   echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
   echo "command: ${RUN_COMMAND:-bash bench/lab/run-all.sh} (RUNS=$RUNS RUNS_REF=$RUNS_REF M4_RUNS=$M4_RUNS BUDGET=$BUDGET NICE=$NICE)"

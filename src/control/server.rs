@@ -7,7 +7,6 @@
 //! without being buffered; a connection beyond [`MAX_CONNECTIONS`] is
 //! answered `unavailable` and closed.
 
-use std::ffi::CString;
 use std::io;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -22,6 +21,8 @@ use tracing::{debug, info, warn};
 
 use super::types::{ApiError, ErrorCode, Request, Response};
 use super::{Line, MAX_REQUEST_LINE, encode_reply, read_line};
+
+mod group;
 
 /// A validated request for the daemon, with where to send the answer.
 ///
@@ -80,7 +81,8 @@ impl ControlServer {
     /// A socket file left by an earlier run is replaced; a live one
     /// (another agent answering on it) or a file that is not a socket is an
     /// error, never removed. The socket gets mode 0660 and, when the group
-    /// `nvabgp` exists, that group; a missing parent directory is created.
+    /// `nvabgp` exists in `/etc/group`, that group; a missing parent
+    /// directory is created.
     pub async fn bind(path: &Path) -> io::Result<Self> {
         let listener = bind(path).await?;
         Ok(Self {
@@ -216,37 +218,16 @@ async fn bind(path: &Path) -> io::Result<UnixListener> {
     Ok(listener)
 }
 
-/// The id of group `name`, through NSS (so LDAP or systemd-sysusers groups
-/// count), `None` when there is no such group.
+/// The id of group `name` in `/etc/group`, `None` when there is no such
+/// group or the file cannot be read (see [`group`] for why not NSS).
 fn group_id(name: &str) -> Option<libc::gid_t> {
-    let name = CString::new(name).ok()?;
-    let mut buf: Vec<libc::c_char> = vec![0; 1024];
-    loop {
-        // SAFETY: all-zero is a valid `group` (integers and null pointers);
-        // getgrnam_r only writes through the pointers given.
-        let mut group: libc::group = unsafe { std::mem::zeroed() };
-        let mut found: *mut libc::group = std::ptr::null_mut();
-        // SAFETY: `name` is NUL-terminated, `buf` is writable for its
-        // length, and `group`, `found` outlive the call. The strings it
-        // stores point into `buf`; only the integer gid is read after.
-        let rc = unsafe {
-            libc::getgrnam_r(
-                name.as_ptr(),
-                &mut group,
-                buf.as_mut_ptr(),
-                buf.len(),
-                &mut found,
-            )
-        };
-        if rc == libc::ERANGE && buf.len() < 1 << 20 {
-            // A group with many members: retry with more room.
-            buf.resize(buf.len() * 2, 0);
-            continue;
+    match group::group_id_in(Path::new(group::GROUP_FILE), name) {
+        Ok(gid) => gid,
+        Err(e) => {
+            debug!(file = group::GROUP_FILE, error = %e, group = name,
+                "cannot read the group file: the control socket keeps its default group");
+            None
         }
-        if rc != 0 || found.is_null() {
-            return None;
-        }
-        return Some(group.gr_gid);
     }
 }
 
