@@ -302,7 +302,10 @@ impl Rib {
         let vanishes = |e: &Entry| e.dest.paths().iter().all(&doomed);
         let mut n = 0;
         let mut detached = table::Detached::default();
-        let mut graveyard = Vec::new();
+        // Room at once for what paths leaving shared prefixes leave behind
+        // (one of two Route Servers going: one per prefix). Unused room is
+        // never touched, so it costs no memory.
+        let mut graveyard = Vec::with_capacity(expected.min(v4.len() + v6.len()));
         if families.contains(Families::IPV4_UNICAST) {
             if let Some(c) = changes.as_mut() {
                 c.v4.reserve(expected.min(v4.len()));
