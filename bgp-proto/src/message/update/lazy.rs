@@ -104,7 +104,7 @@ impl<'a> LazyUpdate<'a> {
             .map_err(|e| eager_error(body, ctx, e))
     }
 
-    /// Checks the NLRI entries not read yet and gives the checked view:
+    /// Checks every NLRI entry and gives the checked view:
     /// `Ok` exactly when [`Update::parse`] succeeds, else its error.
     pub fn check(self) -> Result<Update<'a>, DecodeError> {
         for entry in self.withdrawn().chain(self.announced()) {
