@@ -136,7 +136,8 @@ impl V4Table {
 
     /// Removes the entries `vanishes` picks, showing each to `visit` as
     /// [`Visit::Gone`], and lets `visit` change the others
-    /// ([`Visit::Stays`]; it must leave them with a path).
+    /// ([`Visit::Stays`]; it must leave them with a path `vanishes` does
+    /// not pick).
     /// A bucket none of whose entries vanish is changed in place, and one
     /// all of whose entries vanish is detached whole and returned, for the
     /// caller to free when it suits (freeing a million routes is most of
@@ -199,37 +200,30 @@ pub(super) enum Visit<'a> {
 
 /// [`V4Table::retain`] for one map: how many entries vanish, and whether
 /// that is all of them (the map is then left as it was, for the caller to
-/// take whole).
+/// take whole). One pass visits every entry; only a map left with some of
+/// each is rebuilt, from the entries that no longer vanish (so `visit` must
+/// leave a surviving entry with a path `vanishes` does not pick).
 pub(super) fn retain_map<K: Ord + Copy>(
     map: &mut BTreeMap<K, Entry>,
     vanishes: &impl Fn(&Entry) -> bool,
     mut visit: impl FnMut(K, Visit<'_>),
 ) -> (usize, bool) {
     let before = map.len();
-    let vanishing = map.values().filter(|e| vanishes(e)).count();
-    if vanishing == 0 {
-        for (k, e) in map.iter_mut() {
+    let mut vanishing = 0;
+    for (k, e) in map.iter_mut() {
+        if vanishes(e) {
+            vanishing += 1;
+            visit(*k, Visit::Gone(e));
+        } else {
             visit(*k, Visit::Stays(e));
         }
-        return (0, false);
     }
-    if vanishing == before {
-        for (k, e) in map.iter() {
-            visit(*k, Visit::Gone(e));
-        }
-        return (before, true);
+    if vanishing == 0 || vanishing == before {
+        return (vanishing, vanishing == before);
     }
     *map = std::mem::take(map)
         .into_iter()
-        .filter_map(|(k, mut e)| {
-            if vanishes(&e) {
-                visit(k, Visit::Gone(&e));
-                None
-            } else {
-                visit(k, Visit::Stays(&mut e));
-                Some((k, e))
-            }
-        })
+        .filter(|(_, e)| !vanishes(e))
         .collect();
     (vanishing, false)
 }
