@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(bird2 frr gobgpd exabgp iproute2 iputils-ping tcpdump procps openssl python3)
+packages=(bird2 frr gobgpd exabgp iproute2 iputils-ping tcpdump procps openssl python3 libc6-dev binutils)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -30,3 +30,13 @@ echo "== cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 echo "== cargo test"
 cargo test --workspace
+# The build to deploy (README "Building"): it must keep building, be
+# static, and run.
+echo "== cargo build-static"
+cargo build-static
+static_bin=target/x86_64-unknown-linux-gnu/release/nvabgp
+if readelf -d "$static_bin" | grep -q NEEDED; then
+    echo "test.sh: $static_bin needs shared libraries; it should be static" >&2
+    exit 1
+fi
+"$static_bin" check --config examples/firewall-default-route.toml
