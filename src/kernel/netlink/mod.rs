@@ -324,13 +324,13 @@ impl RouteSocket {
         base
     }
 
-    /// Appends one route request; `ack`: with `NLM_F_ACK` (without it the
-    /// kernel answers only a failure). The hot path of a full-table
-    /// install, so it is written straight into the send buffer rather than
-    /// built as `netlink-packet-route` values (which allocate per
-    /// attribute); the tests parse every shape back with
-    /// `netlink-packet-route`.
-    fn encode(&mut self, request: &Request<'_>, sequence: u32, ack: bool) {
+    /// Appends one route request, without `NLM_F_ACK` (the kernel then
+    /// answers only a failure; [`RouteSocket::request_ack`] asks for more).
+    /// The hot path of a full-table install, so it is written straight into
+    /// the send buffer rather than built as `netlink-packet-route` values
+    /// (which allocate per attribute); the tests parse every shape back
+    /// with `netlink-packet-route`.
+    fn encode(&mut self, request: &Request<'_>, sequence: u32) {
         let key = &request.key;
         let (kind, flags, scope) = match request.write {
             // Scope "nowhere" matches a route of any scope (as `ip route
@@ -348,8 +348,7 @@ impl RouteSocket {
         // struct nlmsghdr; the length is patched at the end.
         out.extend_from_slice(&0u32.to_ne_bytes());
         out.extend_from_slice(&kind.to_ne_bytes());
-        let ack = if ack { NLM_F_ACK } else { 0 };
-        out.extend_from_slice(&(flags | NLM_F_REQUEST | ack).to_ne_bytes());
+        out.extend_from_slice(&(flags | NLM_F_REQUEST).to_ne_bytes());
         out.extend_from_slice(&sequence.to_ne_bytes());
         out.extend_from_slice(&0u32.to_ne_bytes());
         // struct rtmsg: family, dst_len, src_len, tos, table, protocol,
@@ -436,6 +435,16 @@ impl RouteSocket {
         }
     }
 
+    /// Adds `NLM_F_ACK` to the request encoded at `start` in the send
+    /// buffer.
+    fn request_ack(&mut self, start: usize) {
+        // nlmsg_flags: after the 4-byte length and the 2-byte type.
+        if let Some(flags) = self.send.get_mut(start + 6..start + 8) {
+            let with_ack = u16::from_ne_bytes([flags[0], flags[1]]) | NLM_F_ACK;
+            flags.copy_from_slice(&with_ack.to_ne_bytes());
+        }
+    }
+
     /// Executes `requests`, many per `sendmsg` (the last of each with
     /// `NLM_F_ACK`), and writes one outcome per request into `outcomes`
     /// (same order). When the answers stop before the last request's
@@ -455,15 +464,13 @@ impl RouteSocket {
                 while index < end && self.send.len() < BATCH_BYTES {
                     let sequence = base.wrapping_add((index - first) as u32);
                     last_start = self.send.len();
-                    self.encode(&requests[index], sequence, false);
+                    self.encode(&requests[index], sequence);
                     index += 1;
                 }
                 // The last request asks for an acknowledgement: its answer
-                // ends the batch.
-                if let Some(flags) = self.send.get_mut(last_start + 6..last_start + 8) {
-                    let with_ack = u16::from_ne_bytes([flags[0], flags[1]]) | NLM_F_ACK;
-                    flags.copy_from_slice(&with_ack.to_ne_bytes());
-                }
+                // ends the batch. Which one is last is known only once the
+                // buffer is full, so its flags are set after encoding.
+                self.request_ack(last_start);
                 let count = index - first;
                 let start = outcomes.len();
                 if let Err(e) = self.send_buffer() {
