@@ -81,12 +81,10 @@ impl StandIn {
 /// One topology with its stand-ins and nvabgp. Fields drop in order:
 /// daemons first, namespaces last.
 struct Lab {
-    test: &'static str,
+    steps: common::Steps,
     nva: Nvabgp,
     rs: RouteServers,
     topology: Topology,
-    started: Instant,
-    step_started: Instant,
 }
 
 impl Lab {
@@ -128,12 +126,10 @@ impl Lab {
             panic!("{test}: nvabgp did not start: {e}\n{}", nva.diagnostics());
         }
         Self {
-            test,
             nva,
             rs,
             topology,
-            started,
-            step_started: Instant::now(),
+            steps: common::Steps::new(test, started),
         }
     }
 
@@ -143,28 +139,17 @@ impl Lab {
 
     /// Unwraps `result`, or fails the test with every daemon's logs.
     fn ok<T, E: std::fmt::Display>(&self, result: Result<T, E>) -> T {
-        match result {
-            Ok(value) => value,
-            Err(e) => panic!("{}: {e}\n{}", self.test, self.logs()),
-        }
+        self.steps.ok(result, || self.logs())
     }
 
     /// Fails the test with every daemon's logs unless `condition`.
     fn ensure(&self, condition: bool, what: impl std::fmt::Display) {
-        if !condition {
-            panic!("{}: {what}\n{}", self.test, self.logs());
-        }
+        self.steps.ensure(condition, what, || self.logs());
     }
 
     /// Marks the end of a step (its duration shows with `--nocapture`).
     fn step_done(&mut self, step: &str) {
-        eprintln!(
-            "{}: {step} ok in {:.1?} (total {:.1?})",
-            self.test,
-            self.step_started.elapsed(),
-            self.started.elapsed()
-        );
-        self.step_started = Instant::now();
+        self.steps.done(step);
     }
 
     fn rs_addresses(&self) -> [Ipv4Addr; 2] {
@@ -536,7 +521,7 @@ fn scenario(test: &'static str, standin: StandIn) {
 /// Step 8: the first stand-in sends ROUTE-REFRESH (where it can); nvabgp
 /// re-advertises, between BoRR and EoRR where they were negotiated.
 fn route_refresh(lab: &mut Lab) {
-    let test = lab.test;
+    let test = lab.steps.test;
     let [rs1, _] = lab.rs_addresses();
     let nva = lab.nva_address();
     let before_log = refresh_requests_logged(&lab.nva.log_text(), rs1);

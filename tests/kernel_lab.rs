@@ -165,12 +165,10 @@ fn refusals(log: &str) -> BTreeSet<(String, String)> {
 /// One topology with its stand-ins and nvabgp. Fields drop in order:
 /// daemons first, namespaces last.
 struct Lab {
-    test: &'static str,
+    steps: common::Steps,
     nva: Nvabgp,
     rs: RouteServers,
     topology: Topology,
-    started: Instant,
-    step_started: Instant,
 }
 
 impl Lab {
@@ -202,12 +200,10 @@ impl Lab {
             panic!("{test}: nvabgp did not start: {e}\n{}", nva.diagnostics());
         }
         Self {
-            test,
             nva,
             rs,
             topology,
-            started,
-            step_started: Instant::now(),
+            steps: common::Steps::new(test, started),
         }
     }
 
@@ -230,28 +226,17 @@ impl Lab {
 
     /// Unwraps `result`, or fails the test with every daemon's logs.
     fn ok<T, E: std::fmt::Display>(&self, result: Result<T, E>) -> T {
-        match result {
-            Ok(value) => value,
-            Err(e) => panic!("{}: {e}\n{}", self.test, self.logs()),
-        }
+        self.steps.ok(result, || self.logs())
     }
 
     /// Fails the test with every daemon's logs unless `condition`.
     fn ensure(&self, condition: bool, what: impl std::fmt::Display) {
-        if !condition {
-            panic!("{}: {what}\n{}", self.test, self.logs());
-        }
+        self.steps.ensure(condition, what, || self.logs());
     }
 
     /// Marks the end of a step (its duration shows with `--nocapture`).
     fn step_done(&mut self, step: &str) {
-        eprintln!(
-            "{}: {step} ok in {:.1?} (total {:.1?})",
-            self.test,
-            self.step_started.elapsed(),
-            self.started.elapsed()
-        );
-        self.step_started = Instant::now();
+        self.steps.done(step);
     }
 
     fn rs_addresses(&self) -> [Ipv4Addr; 2] {
@@ -267,9 +252,9 @@ impl Lab {
         match self.ok(self.nva.call(&Request::Status)) {
             Response::Status(status) => match status.kernel {
                 Some(kernel) => kernel,
-                None => panic!("{}: status without kernel: {status:?}", self.test),
+                None => panic!("{}: status without kernel: {status:?}", self.steps.test),
             },
-            other => panic!("{}: status answered {other:?}", self.test),
+            other => panic!("{}: status answered {other:?}", self.steps.test),
         }
     }
 
@@ -283,7 +268,7 @@ impl Lab {
         if result.is_err() {
             panic!(
                 "{}: timed out after {KERNEL_WAIT:?} waiting for {what}\nwant {want:#?}\nhave {seen:#?}\n{}",
-                self.test,
+                self.steps.test,
                 self.logs()
             );
         }

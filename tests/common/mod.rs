@@ -5,7 +5,7 @@
 #![allow(dead_code)]
 
 use std::fmt::Display;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bgp_proto::{Community, LargeCommunity, Prefix};
 use nvabgp::lab::daemons::{
@@ -86,5 +86,52 @@ pub fn check<T, E: Display>(result: Result<T, E>, context: impl FnOnce() -> Stri
     match result {
         Ok(value) => value,
         Err(e) => panic!("{e}\n{}", context()),
+    }
+}
+
+/// A lab scenario's name and clock: failures name the test and carry the
+/// daemons' logs (made only when needed), and each step's duration shows
+/// with `--nocapture`.
+pub struct Steps {
+    /// The test's name, for messages.
+    pub test: &'static str,
+    started: Instant,
+    step_started: Instant,
+}
+
+impl Steps {
+    /// The scenario `test` began at `started`; its first step starts now.
+    pub fn new(test: &'static str, started: Instant) -> Self {
+        Self {
+            test,
+            started,
+            step_started: Instant::now(),
+        }
+    }
+
+    /// Unwraps `result`, or fails the test with `logs()`.
+    pub fn ok<T, E: Display>(&self, result: Result<T, E>, logs: impl FnOnce() -> String) -> T {
+        match result {
+            Ok(value) => value,
+            Err(e) => panic!("{}: {e}\n{}", self.test, logs()),
+        }
+    }
+
+    /// Fails the test with `logs()` unless `condition`.
+    pub fn ensure(&self, condition: bool, what: impl Display, logs: impl FnOnce() -> String) {
+        if !condition {
+            panic!("{}: {what}\n{}", self.test, logs());
+        }
+    }
+
+    /// Marks the end of a step.
+    pub fn done(&mut self, step: &str) {
+        eprintln!(
+            "{}: {step} ok in {:.1?} (total {:.1?})",
+            self.test,
+            self.step_started.elapsed(),
+            self.started.elapsed()
+        );
+        self.step_started = Instant::now();
     }
 }
