@@ -146,25 +146,29 @@ impl Pending {
         // with a key computed at every comparison.
         let reverse4 =
             |key: u64| (u64::from(((key >> 8) as u32).reverse_bits()) << 8) | (key & 0xff);
-        let latest = &self.latest;
         let mut fifo4: Vec<u64> = std::mem::take(&mut self.fifo4)
             .into_iter()
-            // Entries of prefixes removed meanwhile need no place.
-            .filter(|&key| latest.get(&v4_prefix(key)).is_some())
             .map(reverse4)
             .collect();
         fifo4.sort_unstable();
         // A prefix removed and set again, or absorbed, may have two
         // entries, now adjacent.
         fifo4.dedup();
-        self.fifo4 = fifo4.into_iter().map(reverse4).collect();
         let mut fifo6 = Vec::from(std::mem::take(&mut self.fifo6));
-        fifo6.retain(|prefix| latest.get(prefix).is_some());
         fifo6.sort_unstable_by_key(|prefix| match prefix {
             Prefix::V6(address, len) => (address.reverse_bits(), *len),
             Prefix::V4(address, len) => (u128::from(address.reverse_bits()), *len),
         });
         fifo6.dedup();
+        // Entries of prefixes removed meanwhile need no place (`take`
+        // would skip them); looked for only when there are any, as a
+        // million random look-ups cost more than the sort.
+        if fifo4.len() + fifo6.len() > self.latest.len() {
+            let latest = &self.latest;
+            fifo4.retain(|&key| latest.contains_key(&v4_prefix(reverse4(key))));
+            fifo6.retain(|prefix| latest.contains_key(prefix));
+        }
+        self.fifo4 = fifo4.into_iter().map(reverse4).collect();
         self.fifo6 = fifo6.into();
     }
 
@@ -228,6 +232,11 @@ impl Pending {
     /// [`Self::remove`]).
     pub fn waiting(&self) -> usize {
         self.latest.len()
+    }
+
+    /// Prefixes waiting, IPv4 and IPv6 (as [`Self::len`]).
+    pub fn len_by_family(&self) -> (usize, usize) {
+        (self.fifo4.len(), self.fifo6.len())
     }
 
     /// Prefixes waiting.
