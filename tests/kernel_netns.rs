@@ -739,6 +739,104 @@ fn a_hundred_thousand_sets_coalesce_and_leave_the_exact_state() {
     });
 }
 
+/// Routes of ours in the kernel under `first_octet.0.0.0/8`, by
+/// destination, with their gateways.
+fn ours_under(lab: &Lab, first_octet: &str) -> BTreeMap<String, Vec<String>> {
+    lab.routes()
+        .into_iter()
+        .filter(|r| r.ours() && r.dst.starts_with(first_octet))
+        .map(|r| (r.dst, r.gateways))
+        .collect()
+}
+
+#[test]
+fn batches_of_many_rounds_through_the_writer_thread_leave_the_exact_state() {
+    if !can_run() {
+        return;
+    }
+    let lab = Arc::new(Lab::new());
+    let l = Arc::clone(&lab);
+    in_netns(&lab.ns.clone(), move || async move {
+        let lab = l;
+        // Many rounds (4,096 prefixes each) in one batch, so the installer
+        // plans a round while the writer thread sends the one before.
+        const N: u32 = 30_000;
+        let prefix = |i: u32| Prefix::V4((120 << 24) + (i << 8), 24);
+        let metric = KernelConfig::default().learned.metric.to_string();
+        // Routes of another daemon on keys of ours, in different rounds:
+        // refused where they fall, whichever round that is.
+        let foreign = [7, 12_345, N - 1];
+        for i in foreign {
+            lab.ip(&[
+                "route",
+                "add",
+                &prefix(i).to_string(),
+                "via",
+                "10.1.2.1",
+                "proto",
+                "static",
+                "metric",
+                &metric,
+            ]);
+        }
+        let k = kernel::start(&KernelConfig::default(), context())
+            .await
+            .unwrap();
+        let rs = a("10.1.1.4");
+        k.set_many((0..N).map(|i| (prefix(i), None, vec![rs])));
+        // A pinned route deleted while the batch is being written: put
+        // back between two rounds (or after the batch).
+        lab.ip(&["route", "del", "10.1.1.0/27"]);
+        k.flush().await;
+        let stats = k.stats();
+        assert_eq!(stats.installed, (N - 3) as usize, "{stats:?}");
+        assert_eq!(stats.refused(RefusalReason::ForeignRoute), 3, "{stats:?}");
+        assert_eq!(stats.errors, 0, "{stats:?}");
+        let want: BTreeMap<String, Vec<String>> = (0..N)
+            .filter(|i| !foreign.contains(i))
+            .map(|i| (prefix(i).to_string(), vec!["10.1.2.1".to_string()]))
+            .collect();
+        assert!(ours_under(&lab, "120.") == want, "after the install");
+        for i in foreign {
+            let theirs = lab.find("main", &prefix(i).to_string());
+            assert_eq!(theirs.len(), 1, "{theirs:?}");
+            assert_eq!(theirs[0].protocol, "static");
+        }
+        wait_for("the deleted pinned route to be back", || {
+            lab.ours("main", "10.1.1.0/27").is_some()
+        })
+        .await;
+
+        // Every route moves to a directly connected next hop (replaced in
+        // place), then every other one is withdrawn (too few for a bulk
+        // withdrawal: deleted one by one).
+        let direct = a("10.1.2.7");
+        k.set_many((0..N).map(|i| (prefix(i), None, vec![direct])));
+        k.flush().await;
+        let want: BTreeMap<String, Vec<String>> = want
+            .into_keys()
+            .map(|dst| (dst, vec!["10.1.2.7".to_string()]))
+            .collect();
+        assert!(
+            ours_under(&lab, "120.") == want,
+            "after the next-hop change"
+        );
+        k.set_many((0..N).step_by(2).map(|i| (prefix(i), None, vec![])));
+        k.flush().await;
+        let stats = k.stats();
+        let want: BTreeMap<String, Vec<String>> = (1..N)
+            .step_by(2)
+            .filter(|i| !foreign.contains(i))
+            .map(|i| (prefix(i).to_string(), vec!["10.1.2.7".to_string()]))
+            .collect();
+        assert_eq!(stats.installed, want.len(), "{stats:?}");
+        assert_eq!(stats.bulk_withdrawals, 0, "{stats:?}");
+        assert!(ours_under(&lab, "120.") == want, "after the withdrawal");
+        k.shutdown(false).await;
+        assert!(ours_under(&lab, "120.").is_empty());
+    });
+}
+
 #[test]
 fn the_monitor_never_receives_our_own_changes() {
     use nvabgp::kernel::netlink::{self, Request, RouteKey, RouteSocket, TABLE_MAIN, Write};
@@ -749,8 +847,10 @@ fn the_monitor_never_receives_our_own_changes() {
     let l = Arc::clone(&lab);
     in_netns(&lab.ns.clone(), move || async move {
         let lab = l;
+        // The installer's two sockets: its own and its writer thread's.
         let mut ours = RouteSocket::open(PROTO).unwrap();
-        let monitor = netlink::open_monitor(ours.port()).unwrap();
+        let mut writer = RouteSocket::open(PROTO).unwrap();
+        let monitor = netlink::open_monitor([ours.port(), writer.port()]).unwrap();
         let gateway = [a("10.1.2.1")];
         let request = |prefix: &str| Request {
             write: Write::Create,
@@ -768,6 +868,8 @@ fn the_monitor_never_receives_our_own_changes() {
             &mut outcomes,
         );
         assert_eq!(outcomes, vec![Ok(()), Ok(())]);
+        writer.execute(&[request("192.0.4.0/24")], &mut outcomes);
+        assert_eq!(outcomes, vec![Ok(())]);
         lab.ip(&[
             "route",
             "add",

@@ -9,6 +9,8 @@
 //!                            installer thread ── policy (the Azure traps), then batched
 //!                                    ▲           RTM_NEWROUTE / RTM_DELROUTE / nexthop
 //!                                    │           requests, every ACK checked ──► kernel
+//!                                    │    (rounds of a large batch: sent by a writer
+//!                                    │     thread while the installer plans the next)
 //!  monitor task (tokio) ── our route or nexthop object deleted by someone, a foreign
 //!    RTNLGRP_*_ROUTE, _IFADDR,  route at one of our keys, an address change, overrun
 //!    _NEXTHOP; BPF drops our own
@@ -38,6 +40,9 @@
 //! The installer is an OS thread, not a tokio task: the kernel does the
 //! work of a netlink request inside `sendmsg`, milliseconds for a batch of
 //! a thousand routes, which would stall a runtime worker on a two-core VM.
+//! For the same reason a large batch is written by a second thread on a
+//! socket of its own (`installer/pipeline.rs`), so the kernel's time and
+//! the installer's overlap instead of adding up.
 //!
 //! Start-up ([`start`]) runs before any session: it reads this machine's
 //! addresses, finds the virtual router, removes stale routes and nexthop
@@ -269,11 +274,14 @@ pub struct KernelHandle {
 /// before any BGP session starts, on the tokio runtime, in the network
 /// namespace whose routes to manage.
 pub async fn start(cfg: &KernelConfig, ctx: KernelContext) -> Result<KernelHandle, KernelError> {
-    let socket = netlink::RouteSocket::open(cfg.protocol).map_err(KernelError::Socket)?;
-    let port = socket.port();
+    let sockets = installer::Sockets {
+        own: netlink::RouteSocket::open(cfg.protocol).map_err(KernelError::Socket)?,
+        writer: netlink::RouteSocket::open(cfg.protocol).map_err(KernelError::Socket)?,
+    };
+    let ports = [sockets.own.port(), sockets.writer.port()];
     // Subscribed before the installer reads anything, so no change after
     // its reads is missed.
-    let monitor_socket = netlink::open_monitor(port).map_err(KernelError::Socket)?;
+    let monitor_socket = netlink::open_monitor(ports).map_err(KernelError::Socket)?;
     let shared = Arc::new(Shared::default());
     let (ready_tx, ready_rx) = oneshot::channel();
     let (done_tx, done_rx) = oneshot::channel();
@@ -282,7 +290,7 @@ pub async fn start(cfg: &KernelConfig, ctx: KernelContext) -> Result<KernelHandl
         let cfg = cfg.clone();
         std::thread::Builder::new()
             .name("nvabgp-kernel".into())
-            .spawn(move || installer::run(cfg, ctx, socket, shared, ready_tx, done_tx))
+            .spawn(move || installer::run(cfg, ctx, sockets, shared, ready_tx, done_tx))
             .map_err(KernelError::Thread)?
     };
     let tables = installer::tables(cfg);
@@ -296,7 +304,7 @@ pub async fn start(cfg: &KernelConfig, ctx: KernelContext) -> Result<KernelHandl
     }
     let (stop_tx, stop_rx) = oneshot::channel();
     let watch = monitor::Watch {
-        own_port: port,
+        own_ports: ports,
         protocol: cfg.protocol,
         tables,
         metrics: installer::metrics(cfg),

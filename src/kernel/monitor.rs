@@ -24,8 +24,8 @@ const READS_PER_WAKE: usize = 1024;
 /// What the monitor looks for.
 #[derive(Debug, Clone)]
 pub(crate) struct Watch {
-    /// Port id of the installer's socket: its own changes are not events.
-    pub own_port: u32,
+    /// Port ids of the installer's sockets: their changes are not events.
+    pub own_ports: [u32; 2],
     /// Our `rtm_protocol`.
     pub protocol: u8,
     /// Tables we write to.
@@ -43,7 +43,7 @@ impl Watch {
         flags: u16,
         payload: &[u8],
     ) -> Option<MonitorEvent> {
-        if port == self.own_port {
+        if self.own_ports.contains(&port) {
             return None;
         }
         match kind {
@@ -145,7 +145,7 @@ mod tests {
 
     fn watch() -> Watch {
         Watch {
-            own_port: 42,
+            own_ports: [42, 43],
             protocol: 196,
             tables: vec![TABLE_MAIN],
             metrics: vec![20],
@@ -189,6 +189,7 @@ mod tests {
         let foreign = route(4, "192.0.2.0/24", 20);
         // Our own requests are never events.
         assert_eq!(w.classify(42, RTM_DELROUTE, 0, &ours), None);
+        assert_eq!(w.classify(43, RTM_DELROUTE, 0, &foreign), None);
         assert_eq!(
             w.classify(7, RTM_DELROUTE, 0, &ours),
             Some(MonitorEvent::OursDeleted(key("0.0.0.0/0", 20)))

@@ -171,6 +171,24 @@ impl<V> PrefixMap<V> {
         }
     }
 
+    /// Makes room for `v4` IPv4 and `v6` IPv6 entries in all, where there
+    /// is less. Never grows a table that already holds that many: a batch
+    /// replacing the routes it has must not double its memory.
+    pub fn reserve_up_to(&mut self, v4: usize, v6: usize) {
+        if let Some(more) = v4.checked_sub(self.v4.len()) {
+            self.v4.reserve(more);
+        }
+        if let Some(more) = v6.checked_sub(self.v6.len()) {
+            self.v6.reserve(more);
+        }
+    }
+
+    /// Keeps the entries for which `keep` is true, in one pass.
+    pub fn retain(&mut self, mut keep: impl FnMut(Prefix, &V) -> bool) {
+        self.v4.retain(|k, v| keep(v4_prefix(*k), v));
+        self.v6.retain(|(a, l), v| keep(Prefix::V6(*a, *l), v));
+    }
+
     /// Removes everything.
     pub fn clear(&mut self) {
         self.v4.clear();
@@ -222,6 +240,15 @@ mod tests {
         assert_eq!(all, vec![(d, 4), (a, 5), (b, 2), (c, 3)]);
         assert_eq!(m.remove(&b), Some(2));
         assert!(!m.contains_key(&b));
+        m.retain(|p, v| !p.is_ipv4() || *v == 4);
+        m.reserve_up_to(1000, 0);
+        assert!(m.v4.capacity() >= 1000);
+        let capacity = m.v4.capacity();
+        m.reserve_up_to(1, 0);
+        assert_eq!(m.v4.capacity(), capacity);
+        let mut left: Vec<_> = m.iter().map(|(p, v)| (p, *v)).collect();
+        left.sort();
+        assert_eq!(left, vec![(d, 4), (c, 3)]);
         assert_eq!(
             v4_prefix(v4_key(0xffff_ff00, 24)),
             "255.255.255.0/24".parse().unwrap()

@@ -20,11 +20,12 @@ use tokio::sync::oneshot;
 use tracing::{debug, error, info, warn};
 
 mod nexthops;
+mod pipeline;
 mod startup;
 
 use super::netlink::{InterfaceAddress, Outcome, Request, RouteKey, RouteSocket, Write};
 use super::policy::{Policy, RefusalReason, first_host, pinned_prefixes};
-use super::prefix_map::PrefixMap;
+use super::prefix_map::{FoldState, PrefixMap};
 use super::queue::{Desired, Pending};
 use super::{KernelContext, KernelError, KernelStats, MonitorEvent, Shared};
 use crate::config::{KernelConfig, LearnedInstall};
@@ -143,6 +144,9 @@ pub(crate) struct Installer {
     cfg: KernelConfig,
     ctx: KernelContext,
     socket: RouteSocket,
+    /// The writer thread for the rounds of a large batch; `None` where it
+    /// could not start (every write is then made on `socket`).
+    pipeline: Option<pipeline::Pipeline>,
     shared: Arc<Shared>,
     policy: Policy,
     peer_settings: HashMap<IpAddr, LearnedInstall>,
@@ -161,9 +165,10 @@ pub(crate) struct Installer {
     pinned: BTreeMap<Prefix, Pinned>,
     pinned_target: Option<Arc<Target>>,
     /// Our kernel nexthop objects, by gateway.
-    nexthops: HashMap<IpAddr, NexthopObject>,
+    /// Keyed with the fast hash: looked up for every route written.
+    nexthops: HashMap<IpAddr, NexthopObject, FoldState>,
     /// Gateway of each of our nexthop object ids.
-    nexthop_ids: HashMap<u32, IpAddr>,
+    nexthop_ids: HashMap<u32, IpAddr, FoldState>,
     /// The next id to try for a new nexthop object.
     next_nexthop_id: u32,
     /// False once the kernel refused nexthop objects (before Linux 5.3):
@@ -189,16 +194,35 @@ struct LastDecision {
     result: Result<Arc<Target>, RefusalReason>,
 }
 
+/// The requests for `ops`, in the same order.
+fn requests(ops: &[Op]) -> Vec<Request<'_>> {
+    ops.iter()
+        .map(|op| Request {
+            write: op.write,
+            key: op.key,
+            gateways: &op.target.gateways,
+            nexthop: op.target.nexthop,
+        })
+        .collect()
+}
+
+/// The installer's two route sockets: its own, and the writer thread's
+/// (see [`pipeline`]).
+pub(crate) struct Sockets {
+    pub own: RouteSocket,
+    pub writer: RouteSocket,
+}
+
 /// The thread's body: start-up, then serve until shutdown.
 pub(crate) fn run(
     cfg: KernelConfig,
     ctx: KernelContext,
-    socket: RouteSocket,
+    sockets: Sockets,
     shared: Arc<Shared>,
     ready: oneshot::Sender<Result<(), KernelError>>,
     done: oneshot::Sender<()>,
 ) {
-    match Installer::start(cfg, ctx, socket, shared) {
+    match Installer::start(cfg, ctx, sockets, shared) {
         Ok(mut installer) => {
             let _ = ready.send(Ok(()));
             installer.serve();
@@ -318,12 +342,25 @@ impl Installer {
             }
             self.bulk_withdraw(&mut batch);
             batch.order_for_kernel();
+            // A full table arriving: room for it at once, rather than the
+            // map rehashing itself step by step as the routes go in.
+            let (v4, v6) = batch.len_by_family();
+            self.installed.reserve_up_to(v4, v6);
             loop {
                 batch.take(ROUND, &mut round);
                 if round.is_empty() {
                     break;
                 }
-                self.process(std::mem::take(&mut round));
+                let work = std::mem::take(&mut round);
+                if batch.is_empty() {
+                    // The last round (a single route's, often) is written
+                    // here: handing it to the writer thread and back costs
+                    // two thread wake-ups, which is most of the time a
+                    // single route takes.
+                    self.process(work);
+                } else {
+                    self.process_pipelined(work);
+                }
                 self.stats.pending = batch.len();
                 self.publish();
                 if !batch.is_empty() && self.between_rounds() {
@@ -333,6 +370,7 @@ impl Installer {
                     self.absorb_burst(&mut batch);
                 }
             }
+            self.drain();
             self.stats.pending = 0;
             let reconcile_now = self.reconcile_due
                 && self
@@ -369,6 +407,8 @@ impl Installer {
                 inner.shutdown.is_some(),
             )
         };
+        // The events are about what we know of the kernel: complete it.
+        self.drain();
         if overrun {
             self.on_overrun();
         }
@@ -394,6 +434,9 @@ impl Installer {
             }
             inner.pending.detach()
         };
+        // The burst may change prefixes still in flight, and the bulk
+        // withdrawal reads what is installed.
+        self.drain();
         batch.absorb(newer);
         self.bulk_withdraw(batch);
         batch.order_for_kernel();
@@ -486,13 +529,65 @@ impl Installer {
 
     /// Plans and writes the changes for a round of prefixes.
     fn process(&mut self, work: Vec<(Prefix, Desired)>) {
+        let ops = self.plan_round(work);
+        if !ops.is_empty() {
+            self.execute(ops, false);
+        }
+    }
+
+    fn plan_round(&mut self, work: Vec<(Prefix, Desired)>) -> Vec<Op> {
         let mut ops = Vec::with_capacity(work.len());
         for (prefix, desired) in work {
             self.plan(prefix, desired, &mut ops);
         }
-        if !ops.is_empty() {
+        ops
+    }
+
+    /// Like [`Self::process`] for a round of a batch whose prefixes are
+    /// all distinct: the round goes to the writer thread, which the
+    /// kernel keeps busy while this thread plans the next rounds and
+    /// records the earlier ones once the kernel has answered them. Call
+    /// [`Self::drain`] before looking at what is installed.
+    fn process_pipelined(&mut self, work: Vec<(Prefix, Desired)>) {
+        let ops = self.plan_round(work);
+        if ops.is_empty() {
+            return;
+        }
+        let Some(job) = self.pipeline.as_mut().map(|p| p.encode(&ops)) else {
+            self.execute(ops, false);
+            return;
+        };
+        if self.pipeline.as_ref().is_some_and(|p| !p.has_room()) {
+            self.record_oldest();
+        }
+        let sent = match self.pipeline.as_mut() {
+            Some(pipeline) => pipeline.submit(job, ops),
+            None => Err(ops),
+        };
+        if let Err(ops) = sent {
+            warn!("the netlink writer thread is gone; writing routes on the installer thread");
+            self.pipeline = None;
             self.execute(ops, false);
         }
+    }
+
+    /// Waits for the rounds with the writer thread and records their
+    /// outcomes.
+    fn drain(&mut self) {
+        while self.record_oldest() {}
+    }
+
+    /// Waits for the oldest round with the writer thread and records its
+    /// outcomes; false when there was none.
+    fn record_oldest(&mut self) -> bool {
+        let Some((ops, job)) = self.pipeline.as_mut().and_then(pipeline::Pipeline::finish) else {
+            return false;
+        };
+        self.record(ops, job.outcomes(), false);
+        if let Some(pipeline) = self.pipeline.as_mut() {
+            pipeline.recycle(job);
+        }
+        true
     }
 
     fn plan(&mut self, prefix: Prefix, desired: Desired, ops: &mut Vec<Op>) {
@@ -572,18 +667,17 @@ impl Installer {
     /// was lost are sent once more. `exists_is_ours`: `EEXIST` on a create
     /// means the route is still there (pinned checks, retries).
     fn execute(&mut self, ops: Vec<Op>, exists_is_ours: bool) {
-        let requests: Vec<Request<'_>> = ops
-            .iter()
-            .map(|op| Request {
-                write: op.write,
-                key: op.key,
-                gateways: &op.target.gateways,
-                nexthop: op.target.nexthop,
-            })
-            .collect();
+        // Writes stay in order: the round with the writer first.
+        self.drain();
         let mut outcomes = std::mem::take(&mut self.outcomes);
-        self.socket.execute(&requests, &mut outcomes);
-        drop(requests);
+        self.socket.execute(&requests(&ops), &mut outcomes);
+        self.record(ops, &outcomes, exists_is_ours);
+        self.outcomes = outcomes;
+    }
+
+    /// Applies the outcome of each of `ops`; requests whose
+    /// acknowledgement was lost are sent once more.
+    fn record(&mut self, ops: Vec<Op>, outcomes: &[Outcome], exists_is_ours: bool) {
         let mut uncertain = Vec::new();
         for (op, outcome) in ops.into_iter().zip(outcomes.iter().copied()) {
             match outcome {
@@ -591,7 +685,6 @@ impl Installer {
                 outcome => self.apply(op, outcome, exists_is_ours),
             }
         }
-        self.outcomes = outcomes;
         if !uncertain.is_empty() {
             warn!(
                 requests = uncertain.len(),
@@ -852,6 +945,7 @@ impl Installer {
     }
 
     fn shutdown(&mut self, remove_pinned: bool) {
+        self.drain();
         self.shared.lock().pending.clear();
         let learned = self.installed.len();
         // Deleting our nexthop objects removes the routes that use them,

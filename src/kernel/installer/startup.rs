@@ -13,9 +13,14 @@ impl Installer {
     pub(super) fn start(
         cfg: KernelConfig,
         ctx: KernelContext,
-        socket: RouteSocket,
+        sockets: Sockets,
         shared: Arc<Shared>,
     ) -> Result<Self, KernelError> {
+        let pipeline = pipeline::Pipeline::start(sockets.writer, cfg.protocol)
+            .inspect_err(|e| {
+                warn!(error = %e, "cannot start the netlink writer thread; writing routes on the installer thread");
+            })
+            .ok();
         let peer_settings = cfg
             .peers
             .iter()
@@ -29,7 +34,8 @@ impl Installer {
             },
             cfg,
             ctx,
-            socket,
+            socket: sockets.own,
+            pipeline,
             shared,
             peer_settings,
             installed: PrefixMap::default(),
@@ -44,8 +50,8 @@ impl Installer {
             pinned: BTreeMap::new(),
             pinned_target: None,
             last: None,
-            nexthops: HashMap::new(),
-            nexthop_ids: HashMap::new(),
+            nexthops: HashMap::default(),
+            nexthop_ids: HashMap::default(),
             next_nexthop_id: NEXTHOP_ID_BASE,
             nexthops_usable: true,
             stats: KernelStats::default(),

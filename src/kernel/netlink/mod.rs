@@ -184,13 +184,89 @@ pub type Outcome = Result<(), i32>;
 pub struct RouteSocket {
     socket: Socket,
     port: u32,
-    sequence: u32,
-    protocol: u8,
+    encoder: Encoder,
+    /// Single requests and dumps.
     send: Vec<u8>,
+    /// Route requests of [`RouteSocket::execute`].
+    encoded: Encoded,
     receive: Vec<u8>,
     acks: AckReceiver,
     /// Per request of the batch in flight: answered yet.
     answered: Vec<bool>,
+}
+
+/// Route requests encoded for the kernel and cut into `sendmsg`-sized
+/// batches, the last request of each asking for an acknowledgement. Made
+/// by an [`Encoder`] and sent by [`RouteSocket::transmit`], possibly on
+/// another thread: the installer encodes the next round while a writer
+/// thread waits for the kernel to take this one.
+#[derive(Debug, Default)]
+pub struct Encoded {
+    bytes: Vec<u8>,
+    batches: Vec<Batch>,
+}
+
+/// One `sendmsg` worth of an [`Encoded`].
+#[derive(Debug, Clone, Copy)]
+struct Batch {
+    /// Where its bytes end (they start where the previous batch's end).
+    end: usize,
+    /// Sequence number of its first request; the rest follow.
+    base: u32,
+    count: usize,
+}
+
+impl Encoded {
+    /// Requests encoded.
+    pub fn len(&self) -> usize {
+        self.batches.iter().map(|b| b.count).sum()
+    }
+
+    /// True when nothing is encoded.
+    pub fn is_empty(&self) -> bool {
+        self.batches.is_empty()
+    }
+}
+
+/// Numbers and writes route requests for one socket. Sequence numbers need
+/// only be unique among the requests in flight on that socket, so each
+/// socket's requests come from one encoder.
+#[derive(Debug)]
+pub struct Encoder {
+    protocol: u8,
+    sequence: u32,
+}
+
+/// Adds `NLM_F_ACK` to the request encoded at `start` of `out`.
+fn request_ack(out: &mut [u8], start: usize) {
+    // nlmsg_flags: after the 4-byte length and the 2-byte type.
+    if let Some(flags) = out.get_mut(start + 6..start + 8) {
+        let with_ack = u16::from_ne_bytes([flags[0], flags[1]]) | NLM_F_ACK;
+        flags.copy_from_slice(&with_ack.to_ne_bytes());
+    }
+}
+
+/// Sends one datagram; kernel memory pressure is retried a few times,
+/// bounded, then reported.
+fn send_all(socket: &Socket, bytes: &[u8]) -> io::Result<()> {
+    let mut attempts = 0;
+    loop {
+        match socket.send(bytes, 0) {
+            Ok(_) => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e)
+                if attempts < 50
+                    && matches!(
+                        e.raw_os_error(),
+                        Some(libc::ENOBUFS | libc::ENOMEM | libc::EAGAIN)
+                    ) =>
+            {
+                attempts += 1;
+                std::thread::sleep(Duration::from_millis(2 * attempts));
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// Acknowledgements per `recvmmsg` call. Netlink hands out one datagram
@@ -289,29 +365,13 @@ fn open(receive_buffer: usize) -> io::Result<(Socket, u32)> {
     Ok((socket, address.port_number()))
 }
 
-impl RouteSocket {
-    /// Opens the request socket; routes it writes carry `protocol`.
-    pub fn open(protocol: u8) -> io::Result<Self> {
-        let (socket, port) = open(RECEIVE_BUFFER)?;
-        // Lets dumps be filtered by table and protocol in the kernel
-        // (Linux 4.20+); we filter again ourselves, so failure is harmless.
-        let _ = socket.set_netlink_get_strict_chk(true);
-        socket2::SockRef::from(&socket).set_read_timeout(Some(ACK_TIMEOUT))?;
-        Ok(Self {
-            socket,
-            port,
-            sequence: 1,
+impl Encoder {
+    /// An encoder for requests that write routes with `protocol`.
+    pub fn new(protocol: u8) -> Self {
+        Self {
             protocol,
-            send: Vec::with_capacity(BATCH_BYTES + 4096),
-            receive: vec![0; 64 * 1024],
-            acks: AckReceiver::new(),
-            answered: Vec::with_capacity(BATCH_MAX),
-        })
-    }
-
-    /// Our netlink port id: notifications caused by our own requests carry it.
-    pub fn port(&self) -> u32 {
-        self.port
+            sequence: 1,
+        }
     }
 
     fn next_sequence(&mut self, count: usize) -> u32 {
@@ -324,13 +384,43 @@ impl RouteSocket {
         base
     }
 
-    /// Appends one route request, without `NLM_F_ACK` (the kernel then
-    /// answers only a failure; [`RouteSocket::request_ack`] asks for more).
+    /// Encodes `requests` into `out` (emptied first), at most
+    /// [`BATCH_MAX`] requests or about [`BATCH_BYTES`] per batch.
+    pub fn encode_requests(&mut self, requests: &[Request<'_>], out: &mut Encoded) {
+        out.bytes.clear();
+        out.batches.clear();
+        let mut index = 0;
+        while index < requests.len() {
+            let first = index;
+            let batch_start = out.bytes.len();
+            let end = (first + BATCH_MAX).min(requests.len());
+            let base = self.next_sequence(end - first);
+            let mut last_start = batch_start;
+            while index < end && out.bytes.len() - batch_start < BATCH_BYTES {
+                let sequence = base.wrapping_add((index - first) as u32);
+                last_start = out.bytes.len();
+                self.encode(&mut out.bytes, &requests[index], sequence);
+                index += 1;
+            }
+            // The last request asks for an acknowledgement: its answer
+            // ends the batch. Which one is last is known only once the
+            // batch is full, so its flags are set after encoding.
+            request_ack(&mut out.bytes, last_start);
+            out.batches.push(Batch {
+                end: out.bytes.len(),
+                base,
+                count: index - first,
+            });
+        }
+    }
+
+    /// Appends one route request to `out`, without `NLM_F_ACK` (the kernel
+    /// then answers only a failure; [`request_ack`] asks for more).
     /// The hot path of a full-table install, so it is written straight into
     /// the send buffer rather than built as `netlink-packet-route` values
     /// (which allocate per attribute); the tests parse every shape back
     /// with `netlink-packet-route`.
-    fn encode(&mut self, request: &Request<'_>, sequence: u32) {
+    fn encode(&self, out: &mut Vec<u8>, request: &Request<'_>, sequence: u32) {
         let key = &request.key;
         let (kind, flags, scope) = match request.write {
             // Scope "nowhere" matches a route of any scope (as `ip route
@@ -343,7 +433,6 @@ impl RouteSocket {
                 RT_SCOPE_UNIVERSE,
             ),
         };
-        let out = &mut self.send;
         let start = out.len();
         // struct nlmsghdr; the length is patched at the end.
         out.extend_from_slice(&0u32.to_ne_bytes());
@@ -400,6 +489,36 @@ impl RouteSocket {
         let len = (out.len() - start) as u32;
         out[start..start + 4].copy_from_slice(&len.to_ne_bytes());
     }
+}
+
+impl RouteSocket {
+    /// Opens the request socket; routes it writes carry `protocol`.
+    pub fn open(protocol: u8) -> io::Result<Self> {
+        let (socket, port) = open(RECEIVE_BUFFER)?;
+        // Lets dumps be filtered by table and protocol in the kernel
+        // (Linux 4.20+); we filter again ourselves, so failure is harmless.
+        let _ = socket.set_netlink_get_strict_chk(true);
+        socket2::SockRef::from(&socket).set_read_timeout(Some(ACK_TIMEOUT))?;
+        Ok(Self {
+            socket,
+            port,
+            encoder: Encoder::new(protocol),
+            send: Vec::with_capacity(4096),
+            encoded: Encoded::default(),
+            receive: vec![0; 64 * 1024],
+            acks: AckReceiver::new(),
+            answered: Vec::with_capacity(BATCH_MAX),
+        })
+    }
+
+    /// Our netlink port id: notifications caused by our own requests carry it.
+    pub fn port(&self) -> u32 {
+        self.port
+    }
+
+    fn next_sequence(&mut self, count: usize) -> u32 {
+        self.encoder.next_sequence(count)
+    }
 
     fn encode_message(&mut self, inner: RouteNetlinkMessage, flags: u16, sequence: u32) {
         let mut header = NetlinkHeader::default();
@@ -413,36 +532,7 @@ impl RouteSocket {
     }
 
     fn send_buffer(&mut self) -> io::Result<()> {
-        // Memory pressure in the kernel is transient: retry a few times,
-        // bounded, then report.
-        let mut attempts = 0;
-        loop {
-            match self.socket.send(&self.send, 0) {
-                Ok(_) => return Ok(()),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e)
-                    if attempts < 50
-                        && matches!(
-                            e.raw_os_error(),
-                            Some(libc::ENOBUFS | libc::ENOMEM | libc::EAGAIN)
-                        ) =>
-                {
-                    attempts += 1;
-                    std::thread::sleep(Duration::from_millis(2 * attempts));
-                }
-                Err(e) => return Err(e),
-            }
-        }
-    }
-
-    /// Adds `NLM_F_ACK` to the request encoded at `start` in the send
-    /// buffer.
-    fn request_ack(&mut self, start: usize) {
-        // nlmsg_flags: after the 4-byte length and the 2-byte type.
-        if let Some(flags) = self.send.get_mut(start + 6..start + 8) {
-            let with_ack = u16::from_ne_bytes([flags[0], flags[1]]) | NLM_F_ACK;
-            flags.copy_from_slice(&with_ack.to_ne_bytes());
-        }
+        send_all(&self.socket, &self.send)
     }
 
     /// Executes `requests`, many per `sendmsg` (the last of each with
@@ -452,35 +542,29 @@ impl RouteSocket {
     /// are reported as `ENOBUFS` / `ETIMEDOUT`: their effect is unknown and
     /// the caller decides how to recover.
     pub fn execute(&mut self, requests: &[Request<'_>], outcomes: &mut Vec<Outcome>) {
+        let mut encoded = std::mem::take(&mut self.encoded);
+        self.encoder.encode_requests(requests, &mut encoded);
+        self.transmit(&encoded, outcomes);
+        self.encoded = encoded;
+    }
+
+    /// Sends requests encoded by this socket's own encoder or, when this
+    /// socket sends nothing else, by another one (see [`Encoded`]);
+    /// outcomes as [`Self::execute`].
+    pub fn transmit(&mut self, encoded: &Encoded, outcomes: &mut Vec<Outcome>) {
         outcomes.clear();
-        for chunk_start in (0..requests.len()).step_by(BATCH_MAX) {
-            let end = (chunk_start + BATCH_MAX).min(requests.len());
-            let mut index = chunk_start;
-            while index < end {
-                self.send.clear();
-                let first = index;
-                let base = self.next_sequence(end - first);
-                let mut last_start = 0;
-                while index < end && self.send.len() < BATCH_BYTES {
-                    let sequence = base.wrapping_add((index - first) as u32);
-                    last_start = self.send.len();
-                    self.encode(&requests[index], sequence);
-                    index += 1;
-                }
-                // The last request asks for an acknowledgement: its answer
-                // ends the batch. Which one is last is known only once the
-                // buffer is full, so its flags are set after encoding.
-                self.request_ack(last_start);
-                let count = index - first;
-                let start = outcomes.len();
-                if let Err(e) = self.send_buffer() {
-                    let errno = e.raw_os_error().unwrap_or(libc::EIO);
-                    outcomes.extend(std::iter::repeat_n(Err(errno), count));
-                    continue;
-                }
-                outcomes.extend(std::iter::repeat_n(Err(libc::ETIMEDOUT), count));
-                self.collect_acks(base, &mut outcomes[start..]);
+        let mut from = 0;
+        for batch in &encoded.batches {
+            let bytes = encoded.bytes.get(from..batch.end).unwrap_or_default();
+            from = batch.end;
+            let start = outcomes.len();
+            if let Err(e) = send_all(&self.socket, bytes) {
+                let errno = e.raw_os_error().unwrap_or(libc::EIO);
+                outcomes.extend(std::iter::repeat_n(Err(errno), batch.count));
+                continue;
             }
+            outcomes.extend(std::iter::repeat_n(Err(libc::ETIMEDOUT), batch.count));
+            self.collect_acks(batch.base, &mut outcomes[start..]);
         }
     }
 
@@ -635,7 +719,7 @@ impl RouteSocket {
             RTM_NEWNEXTHOP,
             NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
             family,
-            self.protocol,
+            self.encoder.protocol,
             sequence,
         );
         push_attribute(&mut self.send, NHA_ID, &id.to_ne_bytes());
@@ -761,12 +845,12 @@ impl RouteSocket {
 }
 
 /// A socket subscribed to route and address changes (IPv4 and IPv6), which
-/// never receives the notifications caused by the socket with port id
-/// `ignore_port` (a BPF filter, see `drop_port_filter`).
-pub fn open_monitor(ignore_port: u32) -> io::Result<Socket> {
+/// never receives the notifications caused by the sockets with port ids
+/// `ignore_ports` (a BPF filter, see `drop_ports_filter`).
+pub fn open_monitor(ignore_ports: [u32; 2]) -> io::Result<Socket> {
     // Big: a full-table change by another daemon must not overrun it often.
     let (socket, _) = open(32 << 20)?;
-    if let Err(e) = attach_filter(&socket, &drop_port_filter(ignore_port)) {
+    if let Err(e) = attach_filter(&socket, &drop_ports_filter(ignore_ports)) {
         // Correct without it (the monitor checks the port again), only
         // slower during full-table changes.
         tracing::warn!(error = %e, "cannot filter our own route notifications in the kernel");
@@ -787,10 +871,11 @@ pub fn open_monitor(ignore_port: u32) -> io::Result<Socket> {
 }
 
 /// A classic BPF program that drops every datagram whose first message
-/// has `nlmsg_pid == port`: the notifications our own requests cause (one
-/// message per notification). Installing a million routes would otherwise
-/// queue a million notifications on the monitor only to be skipped.
-pub(crate) fn drop_port_filter(port: u32) -> [libc::sock_filter; 4] {
+/// has `nlmsg_pid` equal to one of `ports`: the notifications our own
+/// requests cause (one message per notification). Installing a million
+/// routes would otherwise queue a million notifications on the monitor
+/// only to be skipped.
+pub(crate) fn drop_ports_filter(ports: [u32; 2]) -> [libc::sock_filter; 5] {
     let op = |code: u32, jt: u8, jf: u8, k: u32| libc::sock_filter {
         code: code as u16,
         jt,
@@ -798,15 +883,13 @@ pub(crate) fn drop_port_filter(port: u32) -> [libc::sock_filter; 4] {
         k,
     };
     // Absolute loads read network byte order; nlmsg_pid is in host order.
-    let port_as_loaded = u32::from_be_bytes(port.to_ne_bytes());
+    let as_loaded = |port: u32| u32::from_be_bytes(port.to_ne_bytes());
+    let jump_if_equal = libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K;
+    // Jump offsets count from the next instruction.
     [
         op(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, 0, 0, 12),
-        op(
-            libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K,
-            0,
-            1,
-            port_as_loaded,
-        ),
+        op(jump_if_equal, 1, 0, as_loaded(ports[0])),
+        op(jump_if_equal, 0, 1, as_loaded(ports[1])),
         op(libc::BPF_RET | libc::BPF_K, 0, 0, 0),
         op(libc::BPF_RET | libc::BPF_K, 0, 0, u32::MAX),
     ]

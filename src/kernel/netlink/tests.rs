@@ -25,8 +25,8 @@ fn encodes_and_parses_back_a_multipath_route() {
         nexthop: None,
     };
     s.send.clear();
-    s.encode(&request, 7);
-    s.request_ack(0);
+    s.encoder.encode(&mut s.send, &request, 7);
+    request_ack(&mut s.send, 0);
     let m = messages(&s.send).next().unwrap();
     assert_eq!((m.sequence, m.kind), (7, RTM_NEWROUTE));
     let payload = m.payload;
@@ -53,7 +53,7 @@ fn delete_names_our_protocol_and_matches_any_scope() {
         nexthop: None,
     };
     s.send.clear();
-    s.encode(&request, 1);
+    s.encoder.encode(&mut s.send, &request, 1);
     let m = messages(&s.send).next().unwrap();
     assert_eq!(m.kind, RTM_DELROUTE);
     let payload = m.payload;
@@ -82,8 +82,8 @@ fn encodes_an_ipv6_multipath_replace_and_a_single_gateway() {
             nexthop: None,
         };
         s.send.clear();
-        s.encode(&request, 9);
-        s.request_ack(0);
+        s.encoder.encode(&mut s.send, &request, 9);
+        request_ack(&mut s.send, 0);
         let m = messages(&s.send).next().unwrap();
         assert_eq!(
             usize::try_from(NetlinkBuffer::new_checked(&s.send[..]).unwrap().length()).unwrap(),
@@ -116,7 +116,7 @@ fn a_route_can_name_a_nexthop_object_and_nexthop_notifications_parse() {
         nexthop: Some(0x4e56_0001),
     };
     s.send.clear();
-    s.encode(&request, 3);
+    s.encoder.encode(&mut s.send, &request, 3);
     let m = messages(&s.send).next().unwrap();
     let message = RouteMessage::parse(m.payload).unwrap();
     assert!(
@@ -155,7 +155,7 @@ fn splits_datagrams_and_stops_on_garbage() {
             gateways: &["10.1.2.1".parse().unwrap()],
             nexthop: Some(i),
         };
-        s.encode(&r, 100 + i);
+        s.encoder.encode(&mut s.send, &r, 100 + i);
     }
     s.send.extend_from_slice(&[1, 2, 3]);
     let seqs: Vec<u32> = messages(&s.send).map(|m| m.sequence).collect();
@@ -178,7 +178,7 @@ fn only_the_last_request_of_a_batch_asks_for_an_acknowledgement() {
         nexthop: None,
     };
     s.send.clear();
-    s.encode(&request, 1);
+    s.encoder.encode(&mut s.send, &request, 1);
     let flags = NetlinkBuffer::new_checked(&s.send[..]).unwrap().flags();
     assert_eq!(flags, NLM_F_REQUEST | NLM_F_CREATE | NLM_F_EXCL);
 }
